@@ -1,0 +1,47 @@
+//! # ip2p
+//!
+//! Formally-checked, pure sans-IO protocol state machines for mobile and NAT-bound peer-to-peer
+//! systems.
+//!
+//! Every protocol role is a plain struct implementing [`machine::Machine`]: it does no I/O, reads
+//! no clock and draws no randomness. Time ([`Time`]) and randomness are inputs. The same struct is
+//! explored by the stateright models in `ip2p-models` (`ip2p-check all`), driven by the fuzz
+//! targets, and run over real sockets by the adapters.
+//!
+//! ## Protocols
+//!
+//! - [`chord`]: the Chord DHT (Stoica et al. 2001), in two variants behind one machine:
+//!   `Original` and Zave's corrected protocol (`Zave`, IEEE TSE 2017). Iterative lookup,
+//!   put/get with replication on the successor list, key hand-over on join and leave.
+//!
+//! ## Features
+//!
+//! - `std` (default): `std::error::Error` impls and the simulator ([`sim`]).
+//! - `serde`: snapshot and restore of machine state; JSON output of the tools.
+//! - `tokio`: [`adapters::tokio`], a generic driver running any [`machine::Networked`] machine
+//!   over real UDP sockets and timers.
+//!
+//! Without `std` the core builds `#![no_std]` with `alloc`.
+#![cfg_attr(not(feature = "std"), no_std)]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+pub mod addr;
+pub mod chord;
+pub mod machine;
+pub mod time;
+
+#[cfg(feature = "std")]
+pub mod sim;
+
+/// Adapters that run machines over real I/O.
+pub mod adapters {
+    #[cfg(feature = "tokio")]
+    #[path = "tokio/mod.rs"]
+    pub mod tokio;
+}
+
+pub use addr::TransportAddr;
+pub use time::Time;

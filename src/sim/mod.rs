@@ -1,0 +1,1 @@
+//! Deterministic simulator (see issue 2, item 6).
