@@ -40,7 +40,13 @@
 //!         while let Some(o) = m.poll() { out(o); }
 //!     }
 //! }
-//! # let _ = drive::<ip2p::chord::Node<ip2p::chord::Id64, u32>>;
+//! # use ip2p::chord::{Command, Config, Id64, Input, Node, Output, Peer};
+//! # let mut node = Node::new(Peer { id: Id64(1), addr: 1u32 }, Config::default());
+//! # let mut events = 0;
+//! # drive(&mut node, vec![(Time::ZERO, Input::Command(Command::Create))], |o| {
+//! #     if let Output::Event(_) = o { events += 1 }
+//! # });
+//! # assert_eq!(events, 1); // Joined
 //! ```
 
 use crate::addr::TransportAddr;
