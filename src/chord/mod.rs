@@ -53,6 +53,7 @@
 //! ```
 
 pub mod id;
+pub mod invariants;
 pub mod wire;
 
 use alloc::collections::{BTreeMap, VecDeque};
