@@ -127,6 +127,15 @@ pub trait Narrate: Model {
     fn describe_state(&self, _s: &Self::State) -> String {
         String::new()
     }
+    /// Optional: symmetry reduction. A function mapping every state to the representative of its
+    /// class (states equal up to renaming interchangeable nodes must map to the same state), which
+    /// [`check`] hands to stateright's `symmetry_fn`. Counts then count representatives. Default:
+    /// none. Only DFS honours it: stateright 0.31's BFS ignores symmetry (and [`check`] says so
+    /// on stderr when asked for both).
+    #[allow(clippy::type_complexity)]
+    fn symmetry(&self) -> Option<fn(&Self::State) -> Self::State> {
+        None
+    }
 }
 
 /// The bounds of one run. What each field means (and which it uses) is up to the model, except
@@ -270,14 +279,44 @@ pub const MAX_PROPERTIES: usize = 64;
 /// The model as the checker runs it: the model itself, plus a switch that closes the boundary so
 /// a run can be stopped at a time limit whatever the thread count (stateright's own timeout only
 /// stops threads that share work, so a one-thread DFS would ignore it).
+///
+/// It also keeps the *first* discovery of each `always`/`sometimes` property: stateright 0.31
+/// overwrites a property's discovery with every later state that violates (or satisfies) it, so
+/// a run that goes on after a counterexample (to answer other properties) would report the last
+/// and usually longest one. Once a property has its discovery, its condition here answers "fine"
+/// for `always` and "not yet" for `sometimes`, which stateright never records.
 struct Stoppable<M: Model> {
     inner: M,
     props: Vec<Property<M>>,
+    found: Vec<AtomicBool>,
     stop: Arc<AtomicBool>,
 }
 
 fn forward_condition<M: Model, const I: usize>(m: &Stoppable<M>, s: &M::State) -> bool {
-    (m.props[I].condition)(&m.inner, s)
+    let p = &m.props[I];
+    match p.expectation {
+        Expectation::Always => {
+            if m.found[I].load(Ordering::Relaxed) {
+                return true;
+            }
+            let holds = (p.condition)(&m.inner, s);
+            if !holds {
+                m.found[I].store(true, Ordering::Relaxed);
+            }
+            holds
+        }
+        Expectation::Sometimes => {
+            if m.found[I].load(Ordering::Relaxed) {
+                return false;
+            }
+            let holds = (p.condition)(&m.inner, s);
+            if holds {
+                m.found[I].store(true, Ordering::Relaxed);
+            }
+            holds
+        }
+        Expectation::Eventually => (p.condition)(&m.inner, s),
+    }
 }
 
 macro_rules! condition_table {
@@ -399,9 +438,11 @@ where
         return Vec::new();
     }
 
+    let symmetry = model.symmetry();
     let stop = Arc::new(AtomicBool::new(false));
     let wrapped = Stoppable {
         inner: model,
+        found: props.iter().map(|_| AtomicBool::new(false)).collect(),
         props,
         stop: Arc::clone(&stop),
     };
@@ -416,13 +457,26 @@ where
     if let Some(t) = target {
         builder = builder.target_max_depth(t);
     }
+    if let Some(f) = symmetry {
+        builder = builder.symmetry_fn(f);
+    }
     let label = format!("{model_name}/{variant}");
+    if opts.bfs && symmetry.is_some() {
+        eprintln!("{label}: note: stateright's BFS ignores symmetry reduction; DFS uses it");
+    }
     if opts.progress {
         eprintln!(
-            "{label}: checking {} properties at {bounds} ({}, {} threads)",
+            "{label}: checking {} propert{} at {bounds} ({}, {} thread{}{})",
             reported.len(),
+            if reported.len() == 1 { "y" } else { "ies" },
             if opts.bfs { "BFS" } else { "DFS" },
-            opts.threads.max(1)
+            opts.threads.max(1),
+            if opts.threads > 1 { "s" } else { "" },
+            if symmetry.is_some() && !opts.bfs {
+                ", symmetry"
+            } else {
+                ""
+            }
         );
     }
     let finish = |model: &M, discoveries: Found<M>, stats: RunStats| {

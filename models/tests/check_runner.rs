@@ -15,6 +15,14 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Debug)]
 struct Counters {
     max: u32,
+    /// Treat `a` and `b` as interchangeable (symmetry reduction).
+    sym: bool,
+}
+
+impl Counters {
+    fn new(max: u32) -> Self {
+        Counters { max, sym: false }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -79,6 +87,13 @@ impl Narrate for Counters {
     fn describe_state(&self, s: &State) -> String {
         format!("a={} b={} sum={}", s.0, s.1, s.0 + s.1)
     }
+
+    fn symmetry(&self) -> Option<fn(&State) -> State> {
+        fn sorted(s: &State) -> State {
+            (s.0.min(s.1), s.0.max(s.1))
+        }
+        self.sym.then_some(sorted as fn(&State) -> State)
+    }
 }
 
 fn expect_all(p: &str) -> Option<Expect> {
@@ -121,7 +136,7 @@ fn toy_model_outcomes_and_exact_counts() {
         let name = format!("outcomes-{threads}-{bfs}");
         let o = opts(&name, threads, bfs);
         let rows = check::check(
-            Counters { max: 3 },
+            Counters::new(3),
             "toy",
             "v",
             expect_all,
@@ -169,9 +184,18 @@ fn toy_model_outcomes_and_exact_counts() {
                 || text.contains("Note over P1: 1. b becomes 1"),
             "{text}"
         );
-        // five increments at least before the sum reaches 5, and the final state is described
+        // the first violation found is kept (stateright alone would report the last one): five
+        // increments, and the final state is described
+        let steps = text
+            .lines()
+            .filter(|l| {
+                l.contains("->>") || l.contains("Note over P0: ") || l.contains("Note over P1: ")
+            })
+            .count();
+        assert_eq!(steps, 5, "{ctx}: {text}");
         assert!(text.contains("5. "), "{text}");
-        assert!(text.contains("sum=5") || text.contains("sum=6"), "{text}");
+        assert!(text.contains("Note over P0,P1: a="), "{text}");
+        assert!(text.contains("sum=5"), "{text}");
         // no other diagrams: the expected example of BOTH_FULL is not a counterexample
         let files: Vec<_> = std::fs::read_dir(&o.out_dir)
             .expect("out dir")
@@ -179,6 +203,50 @@ fn toy_model_outcomes_and_exact_counts() {
             .collect();
         assert_eq!(files.len(), 1, "{ctx}: {files:?}");
     }
+}
+
+#[test]
+fn symmetry_counts_representatives() {
+    for bfs in [false, true] {
+        let rows = check::check(
+            Counters { max: 3, sym: true },
+            "toy",
+            "sym",
+            expect_all,
+            &Bounds::default(),
+            &opts(&format!("sym-{bfs}"), 1, bfs),
+        );
+        let held = row(&rows, SUM_AT_MOST_2MAX);
+        assert_eq!(held.result, Outcome::Hold);
+        // DFS: the 10 pairs a <= b of 0..=3; stateright 0.31's BFS ignores symmetry
+        assert_eq!(held.unique, if bfs { 16 } else { 10 }, "bfs={bfs}");
+        assert_eq!(row(&rows, SUM_BELOW_5).result, Outcome::Violate);
+        assert_eq!(row(&rows, BOTH_FULL).result, Outcome::Hold);
+    }
+}
+
+#[test]
+fn the_first_counterexample_is_kept_in_a_long_run() {
+    // 200 × 200 states must all be searched to answer the Hold property; the counterexample is
+    // still the first found (5 steps), not the last state violating `sum below 5`
+    let o = opts("first", 2, false);
+    let rows = check::check(
+        Counters::new(200),
+        "toy",
+        "v",
+        expect_all,
+        &Bounds::default(),
+        &o,
+    );
+    assert_eq!(row(&rows, SUM_AT_MOST_2MAX).unique, 201 * 201);
+    let text = std::fs::read_to_string(
+        row(&rows, SUM_BELOW_5)
+            .counterexample
+            .as_ref()
+            .expect("diagram"),
+    )
+    .expect("diagram written");
+    assert!(text.contains("sum=5"), "{text}");
 }
 
 #[test]
@@ -190,14 +258,7 @@ fn unexpected_results_are_not_ok() {
         BOTH_FULL => Some(Expect::Violate),
         _ => None,
     };
-    let rows = check::check(
-        Counters { max: 3 },
-        "toy",
-        "v",
-        expect,
-        &Bounds::default(),
-        &o,
-    );
+    let rows = check::check(Counters::new(3), "toy", "v", expect, &Bounds::default(), &o);
     assert_eq!(
         rows.len(),
         3,
@@ -222,7 +283,7 @@ fn unexpected_results_are_not_ok() {
 #[test]
 fn row_ok_truth_table() {
     let rows = check::check(
-        Counters { max: 1 },
+        Counters::new(1),
         "toy",
         "v",
         |p| (p == SUM_AT_MOST_2MAX).then_some(Expect::Hold),
@@ -253,7 +314,7 @@ fn stops_at_the_first_answer_when_only_violations_are_reported() {
     // 10^10 states: only stopping early can finish this
     let started = Instant::now();
     let rows = check::check(
-        Counters { max: 100_000 },
+        Counters::new(100_000),
         "toy",
         "big",
         |p| (p == SUM_BELOW_5).then_some(Expect::Violate),
@@ -273,7 +334,7 @@ fn timeout_gives_incomplete_even_with_one_thread() {
         o.timeout = Some(Duration::from_millis(300));
         let started = Instant::now();
         let rows = check::check(
-            Counters { max: 100_000 },
+            Counters::new(100_000),
             "toy",
             "big",
             expect_all,
@@ -298,7 +359,7 @@ fn timeout_gives_incomplete_even_with_one_thread() {
 fn depth_bound_answers_up_to_the_bound() {
     // within 2 steps the sum never reaches 5, and (3, 3) is out of reach
     let rows = check::check(
-        Counters { max: 3 },
+        Counters::new(3),
         "toy",
         "v",
         expect_all,
@@ -318,7 +379,7 @@ fn depth_bound_answers_up_to_the_bound() {
 
     // at depth 5 the violation is in reach
     let rows = check::check(
-        Counters { max: 3 },
+        Counters::new(3),
         "toy",
         "v",
         expect_all,
@@ -335,7 +396,7 @@ fn depth_bound_answers_up_to_the_bound() {
 #[test]
 fn json_line_has_the_required_fields() {
     let rows = check::check(
-        Counters { max: 3 },
+        Counters::new(3),
         "toy",
         "v",
         expect_all,
@@ -372,10 +433,10 @@ fn json_line_has_the_required_fields() {
 
 #[test]
 fn explorer_refuses_non_loopback_addresses() {
-    let err = check::explore(Counters { max: 3 }, "0.0.0.0:0".parse().expect("addr"))
+    let err = check::explore(Counters::new(3), "0.0.0.0:0".parse().expect("addr"))
         .expect_err("must refuse");
     assert!(err.contains("loopback"), "{err}");
-    let err = check::explore(Counters { max: 3 }, "192.0.2.1:3000".parse().expect("addr"))
+    let err = check::explore(Counters::new(3), "192.0.2.1:3000".parse().expect("addr"))
         .expect_err("must refuse");
     assert!(err.contains("loopback"), "{err}");
 }
