@@ -618,3 +618,14 @@ fn experiments_reproduce_the_papers_shape_at_small_scale() {
     assert!((row.owner_died - 0.2).abs() < 0.1, "{row:?}");
     assert!(row.timeouts.mean > 0.0);
 }
+
+#[test]
+fn add_ring_builds_the_ideal_ring_with_ideal_fingers() {
+    for n in [1usize, 2, 3, 17, 1000] {
+        let mut sim: Sim<Id64> = Sim::new(cfg(), n as u64);
+        sim.add_ring(n);
+        sim.check_ring().unwrap();
+        assert_eq!(sim.finger_errors().0, 0, "n = {n}");
+        assert_eq!(sim.check_invariants(), Ok(()));
+    }
+}

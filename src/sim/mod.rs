@@ -62,7 +62,7 @@ use std::time::Duration;
 use crate::chord::invariants::{self, Invariant};
 use crate::chord::wire::ChordWire;
 use crate::chord::{
-    Command, Config, Event, Id64, Input, Message, Node, OpId, Output, Peer, Phase, RingId,
+    between, Command, Config, Event, Id64, Input, Message, Node, OpId, Output, Peer, Phase, RingId,
 };
 use crate::machine::Machine;
 use crate::time::Time;
@@ -218,6 +218,9 @@ struct Flight<I> {
     payload: Payload<I>,
 }
 
+/// Timers further ahead than this wait outside the heap.
+const FAR: Duration = Duration::from_secs(60);
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Due {
     Timer(u32),
@@ -237,6 +240,11 @@ pub struct Sim<I = Id64> {
     ops: u64,
     by_id: HashMap<I, u32>,
     queue: BinaryHeap<Reverse<(Time, u64, Due)>>,
+    /// Timers more than `FAR` ahead wait here, out of the heap (10^6 idle nodes' far-off ticks
+    /// would otherwise make every heap operation slow); `far_at[i]` is node `i`'s entry here.
+    far: Vec<(Time, u32)>,
+    far_at: Vec<Time>,
+    far_min: Time,
     flights: Vec<Option<Flight<I>>>,
     free: Vec<u32>,
     in_flight: usize,
@@ -260,6 +268,9 @@ impl<I: RingId> Sim<I> {
             ops: 0,
             by_id: HashMap::new(),
             queue: BinaryHeap::new(),
+            far: Vec::new(),
+            far_at: Vec::new(),
+            far_min: Time::MAX,
             flights: Vec::new(),
             free: Vec::new(),
             in_flight: 0,
@@ -375,6 +386,7 @@ impl<I: RingId> Sim<I> {
         self.nodes.push(node);
         self.alive.push(true);
         self.timer_at.push(Time::MAX);
+        self.far_at.push(Time::MAX);
         self.node_ops.push(0);
         self.schedule(i);
         Ok(i)
@@ -444,31 +456,51 @@ impl<I: RingId> Sim<I> {
         if let Some(j) = ids.iter().find_map(|id| self.by_id.get(id)) {
             return Err(SimError::DuplicateId(*j));
         }
-        // position of each address in the sorted order
-        let mut pos = vec![0usize; n];
-        for (k, p) in members.iter().enumerate() {
-            pos[(p.addr - first) as usize] = k;
-        }
         let r = (self.config.chord.successors as usize).clamp(1, crate::chord::MAX_SUCCESSORS);
         let period = self.config.chord.stabilize_every.as_millis() as u64;
         let mut succs = Vec::with_capacity(r);
-        self.nodes.reserve(n);
-        for (k, &id) in ids.iter().enumerate() {
-            let at = pos[k];
+        let mut owners: Vec<Peer<I, u32>> = Vec::with_capacity(I::BITS as usize + 1);
+        // finger i of the member at sorted position `at` is owned by the member at position
+        // `ptr[i] % n`; as `at` goes round the ring, every `ptr[i]` only moves forward, so the
+        // whole table costs O(BITS) per node with sequential memory access (instead of BITS
+        // binary searches over a million members)
+        let mut ptr = vec![0usize; I::BITS as usize];
+        let mut built: Vec<Option<Node<I, u32>>> = (0..n).map(|_| None).collect();
+        for at in 0..n {
             let me = members[at];
-            debug_assert_eq!(me.id, id);
             let pred = (n > 1).then(|| members[(at + n - 1) % n]);
             succs.clear();
             succs.extend((1..=r.min(n.saturating_sub(1))).map(|d| members[(at + d) % n]));
             // spread the ticks over one period, so that 10^6 nodes do not all tick at once
+            let k = (me.addr - first) as u64;
             let offset = if n > 1 && period < u32::MAX as u64 {
-                period * k as u64 / n as u64
+                period * k / n as u64
             } else {
                 0
             };
             let start = self.now + Duration::from_millis(offset);
             let mut node = Node::with_state(me, self.config.chord.clone(), pred, &succs, start);
-            node.set_ideal_fingers(&members);
+            if self.config.chord.fingers {
+                owners.clear();
+                owners.push(me);
+                for (i, p) in ptr.iter_mut().enumerate() {
+                    let target = me.id.add_pow2(i as u32);
+                    *p = (*p).max(at + 1);
+                    while *p < at + n && between(&me.id, &members[*p % n].id, &target) {
+                        *p += 1;
+                    }
+                    if *p < at + n {
+                        owners.push(members[*p % n]);
+                    }
+                }
+                owners.sort_unstable();
+                owners.dedup();
+                // the machine's own routine, fed only the members that own a finger
+                node.set_ideal_fingers(&owners);
+            }
+            built[(me.addr - first) as usize] = Some(node);
+        }
+        for node in built.into_iter().flatten() {
             self.push_node(node)?;
         }
         Ok(first..last)
@@ -564,11 +596,39 @@ impl<I: RingId> Sim<I> {
 
     /// The time of the next event, if any.
     pub fn next_event_time(&self) -> Option<Time> {
-        self.queue.peek().map(|Reverse((t, _, _))| *t)
+        let heap = self.queue.peek().map(|Reverse((t, _, _))| *t);
+        if self.far.is_empty() {
+            heap
+        } else {
+            Some(heap.map_or(self.far_min, |h| h.min(self.far_min)))
+        }
+    }
+
+    /// Move the far timers that are coming close into the heap.
+    fn migrate_far(&mut self) {
+        let next = self.queue.peek().map_or(Time::MAX, |Reverse((t, _, _))| *t);
+        if self.far.is_empty() || self.far_min > next {
+            return;
+        }
+        let cutoff = self.far_min + FAR;
+        let mut keep = Vec::with_capacity(self.far.len());
+        let mut min = Time::MAX;
+        for (t, i) in std::mem::take(&mut self.far) {
+            if t <= cutoff {
+                self.far_at[i as usize] = Time::MAX;
+                self.push(t, Due::Timer(i));
+            } else {
+                min = min.min(t);
+                keep.push((t, i));
+            }
+        }
+        self.far = keep;
+        self.far_min = min;
     }
 
     /// Process the next event (a delivery or a timer). `false` when nothing is left to do.
     pub fn step(&mut self) -> bool {
+        self.migrate_far();
         let Some(Reverse((at, _, due))) = self.queue.pop() else {
             return false;
         };
@@ -854,7 +914,15 @@ impl<I: RingId> Sim<I> {
             let t = t.max(self.now);
             if t < self.timer_at[k] {
                 self.timer_at[k] = t;
-                self.push(t, Due::Timer(i));
+                if t > self.now + FAR {
+                    if self.far_at[k] != t {
+                        self.far_at[k] = t;
+                        self.far.push((t, i));
+                        self.far_min = self.far_min.min(t);
+                    }
+                } else {
+                    self.push(t, Due::Timer(i));
+                }
             }
         }
     }
