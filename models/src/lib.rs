@@ -16,7 +16,7 @@
 pub mod check;
 pub mod report;
 
-// pub mod chord; (added by the chord model)
+pub mod chord;
 
 /// Everything `ip2p-check` needs to know about one model.
 #[derive(Clone, Copy)]
@@ -65,9 +65,7 @@ impl ModelSpec {
 
 /// Every model; the chord model adds `chord::spec()` here.
 pub fn registry() -> Vec<ModelSpec> {
-    vec![
-        // chord::spec(),
-    ]
+    vec![chord::spec()]
 }
 
 /// The registered model called `name`, if any.

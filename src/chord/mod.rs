@@ -156,7 +156,7 @@ impl Default for Config {
 pub struct OpId(pub u64);
 
 /// Why a peer refused a request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Refusal {
     /// The peer is not (or no longer) a member of a ring.
@@ -168,7 +168,7 @@ pub enum Refusal {
 }
 
 /// A Chord message. Requests carry a nonce that the answer echoes.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Message<I, A> {
     /// Iterative lookup step: who owns `key`, or who is closer to it?
@@ -578,12 +578,38 @@ struct Pending<I, A> {
     purpose: Purpose<I, A>,
 }
 
+/// JSON maps need string keys: the store is written as a list of `[key, value]` pairs.
+#[cfg(feature = "serde")]
+mod store_as_pairs {
+    use alloc::collections::BTreeMap;
+    use alloc::vec::Vec;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<I: Serialize, S: Serializer>(
+        m: &BTreeMap<I, Vec<u8>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(m.iter())
+    }
+
+    pub fn deserialize<'de, I: Deserialize<'de> + Ord, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<I, Vec<u8>>, D::Error> {
+        let pairs: Vec<(I, Vec<u8>)> = Vec::deserialize(d)?;
+        Ok(pairs.into_iter().collect())
+    }
+}
+
 /// One Chord node. See the [module documentation](self).
 ///
 /// Equality and hashing cover the protocol state only (not [`Stats`]), so that a model checker
 /// sees two nodes that differ only in their counters as the same state.
 #[derive(Clone, Debug)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(bound(deserialize = "I: serde::Deserialize<'de> + Ord, A: serde::Deserialize<'de>"))
+)]
 pub struct Node<I, A> {
     me: Peer<I, A>,
     config: Config,
@@ -592,6 +618,7 @@ pub struct Node<I, A> {
     pred: Option<Peer<I, A>>,
     fingers: Vec<Option<Peer<I, A>>>,
     next_finger: u16,
+    #[cfg_attr(feature = "serde", serde(with = "store_as_pairs"))]
     store: BTreeMap<I, Vec<u8>>,
     pending: Vec<Pending<I, A>>,
     next_nonce: u32,
@@ -742,6 +769,10 @@ impl<I: RingId, A: Address> Node<I, A> {
     /// Requests in flight.
     pub fn pending_requests(&self) -> usize {
         self.pending.len()
+    }
+    /// The addresses that requests in flight wait on (one entry per request).
+    pub fn pending_peers(&self) -> impl Iterator<Item = A> + '_ {
+        self.pending.iter().map(|p| p.to)
     }
     /// Is `key` in this node's own range `(predecessor, self]`? Without a predecessor, the node
     /// claims every key (it may be alone).
@@ -1165,7 +1196,13 @@ impl<I: RingId, A: Address> Node<I, A> {
 
     /// Periodic maintenance: stabilize, check the predecessor (Original), fix a finger, replicate.
     fn tick(&mut self, now: Time) {
-        self.ticks = self.ticks.wrapping_add(1);
+        // counts ticks up to the next replication only, so that the state stays finite
+        self.ticks += 1;
+        let replicate =
+            self.config.replicate_every > 0 && self.ticks >= self.config.replicate_every;
+        if replicate || self.config.replicate_every == 0 {
+            self.ticks = 0;
+        }
         self.next_tick = Some(now + self.config.stabilize_every);
         // stabilize
         if !self.has_pending(|p| matches!(p, Purpose::Stabilize | Purpose::Candidate { .. })) {
@@ -1218,7 +1255,7 @@ impl<I: RingId, A: Address> Node<I, A> {
             let _ = self.start_lookup(now, Goal::Finger(i), key);
         }
         // replicas
-        if self.config.replicate_every > 0 && self.ticks % self.config.replicate_every == 0 {
+        if replicate {
             self.replicate_owned();
         }
     }
@@ -1382,7 +1419,7 @@ impl<I: RingId, A: Address> Node<I, A> {
             );
         }
         if let Some(p) = self.pred {
-            if self.succs.first().is_none_or(|s| s.addr != p.addr) {
+            if self.succs.first().map_or(true, |s| s.addr != p.addr) {
                 self.send(
                     p.addr,
                     Message::Leave {
@@ -1777,9 +1814,8 @@ impl<I: RingId, A: Address> Machine for Node<I, A> {
         let r = match input {
             Input::Command(c) => self.on_command(now, c),
             Input::Message { from, msg } => {
-                if from == self.me.addr {
-                    Err(Error::Unexpected(msg.name()))
-                } else if self.phase == Phase::Left {
+                // a message from our own address, or to a node that left, is not for us
+                if from == self.me.addr || self.phase == Phase::Left {
                     Err(Error::Unexpected(msg.name()))
                 } else {
                     self.on_message(now, from, msg)
