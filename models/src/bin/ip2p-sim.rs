@@ -1,0 +1,297 @@
+//! `ip2p-sim`: run many real Chord machines in the deterministic simulator (`ip2p::sim`) and
+//! reproduce the Chord paper's experiments. See `spec/chord-sim.md` for results.
+//!
+//! ```text
+//! ip2p-sim chord --nodes 100000 --lookups 100000 --seed 1            # one run, human output
+//! ip2p-sim chord --experiment pathlen --min-exp 3 --max-exp 16 --json
+//! ip2p-sim chord --experiment load --nodes 10000
+//! ip2p-sim chord --experiment failures --nodes 1000 --successors 16
+//! ip2p-sim chord --experiment churn --nodes 1000 --rate 0.5 --secs 600
+//! ```
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use ip2p::sim::experiments::{self, Summary};
+
+#[derive(Parser)]
+#[command(
+    name = "ip2p-sim",
+    about = "Deterministic simulations of many real ip2p machines"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Chord rings of real `ip2p::chord::Node`s over a simulated network.
+    Chord(ChordArgs),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Experiment {
+    /// One ring: crash a fraction, run lookups, report outcomes, timing and memory.
+    Run,
+    /// Mean path length for N = 2^min-exp .. 2^max-exp (paper Fig. 10).
+    Pathlen,
+    /// Keys per node for N nodes and growing numbers of keys (paper Fig. 8a).
+    Load,
+    /// Lookups right after a fraction of nodes failed at once (paper Table III, Fig. 11).
+    Failures,
+    /// Joins and crashes at a rate while lookups run, then quiet; is the ring ideal again?
+    Churn,
+}
+
+#[derive(clap::Args)]
+struct ChordArgs {
+    /// Which experiment.
+    #[arg(long, value_enum, default_value = "run")]
+    experiment: Experiment,
+    /// Nodes in the ring (run, load, failures, churn).
+    #[arg(long, default_value_t = 1000)]
+    nodes: usize,
+    /// Lookups (per ring size for pathlen, per fraction for failures).
+    #[arg(long, default_value_t = 10_000)]
+    lookups: u64,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Fraction of nodes that crash at once (run). For `failures`, see --fractions.
+    #[arg(long, default_value_t = 0.0)]
+    fail_fraction: f64,
+    /// Fractions for `failures`.
+    #[arg(long, value_delimiter = ',', default_values_t = vec![0.0, 0.1, 0.2, 0.3, 0.4, 0.5])]
+    fractions: Vec<f64>,
+    /// Successor-list length r (1..=16).
+    #[arg(long, default_value_t = 8)]
+    successors: u8,
+    /// Maintenance period in ms; 0 turns stabilization off (run; churn uses 500 when 0).
+    #[arg(long, default_value_t = 0)]
+    stabilize_ms: u64,
+    /// Smallest log2 N (pathlen).
+    #[arg(long, default_value_t = 3)]
+    min_exp: u32,
+    /// Largest log2 N (pathlen).
+    #[arg(long, default_value_t = 16)]
+    max_exp: u32,
+    /// Numbers of keys (load).
+    #[arg(long, value_delimiter = ',', default_values_t = vec![100_000, 200_000, 500_000, 1_000_000])]
+    keys: Vec<u64>,
+    /// Joins per second and crashes per second (churn).
+    #[arg(long, default_value_t = 0.5)]
+    rate: f64,
+    /// Seconds of churn (churn).
+    #[arg(long, default_value_t = 300)]
+    secs: u64,
+    /// One JSON object per line instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<(), String> {
+    let s = serde_json::to_string(v).map_err(|e| format!("cannot print JSON: {e}"))?;
+    println!("{s}");
+    Ok(())
+}
+
+fn fmt_summary(s: &Summary) -> String {
+    format!("{:.2} ({}, {})", s.mean, s.p1, s.p99)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let Cmd::Chord(a) = cli.cmd;
+    match chord(&a) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ip2p-sim: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn chord(a: &ChordArgs) -> Result<(), String> {
+    if !(1..=16).contains(&a.successors) {
+        return Err(format!("--successors must be 1..=16, not {}", a.successors));
+    }
+    if !(0.0..=1.0).contains(&a.fail_fraction)
+        || a.fractions.iter().any(|f| !(0.0..=1.0).contains(f))
+    {
+        return Err("failure fractions must lie in 0..=1".into());
+    }
+    if a.max_exp > 24 || a.min_exp > a.max_exp {
+        return Err("need --min-exp <= --max-exp <= 24".into());
+    }
+    match a.experiment {
+        Experiment::Run => {
+            if a.nodes == 0 {
+                return Err("--nodes must be at least 1".into());
+            }
+            let r = experiments::run(
+                a.nodes,
+                a.lookups,
+                a.seed,
+                a.fail_fraction,
+                a.successors,
+                a.stabilize_ms,
+            );
+            if a.json {
+                return json(&r);
+            }
+            let o = &r.outcomes;
+            println!(
+                "Chord ring of {} nodes (r = {}, seed {}), {} crashed at once, maintenance {}",
+                r.nodes,
+                r.successors,
+                r.seed,
+                r.crashed,
+                if r.stabilize_ms == 0 {
+                    "off".to_string()
+                } else {
+                    format!("every {} ms", r.stabilize_ms)
+                }
+            );
+            println!("  lookups            {}", o.lookups);
+            println!("  correct owner      {}", o.correct);
+            println!("  wrong live owner   {}", o.wrong_live);
+            println!("  crashed owner      {}", o.dead_owner);
+            println!("  failed             {}", o.failed);
+            println!("  unfinished         {}", o.unfinished);
+            println!("  hops mean (1st, 99th pct)  {}", fmt_summary(&o.hops));
+            println!("  messages delivered {}", r.delivered);
+            println!("  simulated time     {} ms", r.sim_ms);
+            println!("  build              {:.2} s", r.build_secs);
+            println!("  run                {:.2} s", r.run_secs);
+            println!("  node state (mean)  {:.0} bytes", r.node_bytes_mean);
+            println!("  peak event queue   {}", r.peak_queue);
+        }
+        Experiment::Pathlen => {
+            if !a.json {
+                println!(
+                    "{:>8} {:>8} {:>10} {:>6} {:>6} {:>8} {:>7} {:>7}",
+                    "N", "lookups", "mean hops", "1st", "99th", "½log2N", "wrong", "secs"
+                );
+            }
+            for k in a.min_exp..=a.max_exp {
+                let t = Instant::now();
+                let rows = experiments::path_length(&[k], a.lookups, a.seed, a.successors);
+                for row in rows {
+                    if a.json {
+                        json(&row)?;
+                    } else {
+                        let o = &row.outcomes;
+                        println!(
+                            "{:>8} {:>8} {:>10.3} {:>6} {:>6} {:>8.1} {:>7} {:>7.2}",
+                            row.nodes,
+                            o.lookups,
+                            o.hops.mean,
+                            o.hops.p1,
+                            o.hops.p99,
+                            row.half_log2_n,
+                            o.wrong_live + o.dead_owner + o.failed + o.unfinished,
+                            t.elapsed().as_secs_f64()
+                        );
+                    }
+                }
+            }
+        }
+        Experiment::Load => {
+            let t = Instant::now();
+            let (rows, verified) = experiments::load_balance(a.nodes, &a.keys, a.seed);
+            if a.json {
+                for row in &rows {
+                    json(row)?;
+                }
+                json(&serde_json::json!({ "verified_against_stores": verified }))?;
+            } else {
+                println!(
+                    "{:>8} {:>9} {:>8} {:>6} {:>6} {:>6} {:>6} {:>7}",
+                    "N", "keys", "mean", "1st", "99th", "max", "empty", "failed"
+                );
+                for r in &rows {
+                    let s = &r.per_node;
+                    println!(
+                        "{:>8} {:>9} {:>8.1} {:>6} {:>6} {:>6} {:>6} {:>7}",
+                        r.nodes, r.keys, s.mean, s.p1, s.p99, s.max, r.empty_nodes, r.failed_puts
+                    );
+                }
+                println!(
+                    "counts match every node's own store: {verified}; {:.1} s",
+                    t.elapsed().as_secs_f64()
+                );
+            }
+            if !verified {
+                return Err("keys per node from PutDone differ from the nodes' stores".into());
+            }
+        }
+        Experiment::Failures => {
+            if !a.json {
+                println!(
+                    "{:>6} {:>3} {:>5} {:>8} {:>8} {:>8} {:>8} {:>7} {:>9} {:>18} {:>18}",
+                    "N",
+                    "r",
+                    "p",
+                    "lookups",
+                    "correct",
+                    "dead own",
+                    "failed",
+                    "wrong",
+                    "own died",
+                    "hops (1st, 99th)",
+                    "timeouts (1st,99th)"
+                );
+            }
+            for &p in &a.fractions {
+                let row = experiments::failures(a.nodes, p, a.lookups, a.seed, a.successors);
+                if a.json {
+                    json(&row)?;
+                } else {
+                    let o = &row.outcomes;
+                    println!(
+                        "{:>6} {:>3} {:>5.2} {:>8} {:>8} {:>8} {:>8} {:>7} {:>9.4} {:>18} {:>18}",
+                        row.nodes,
+                        row.successors,
+                        p,
+                        o.lookups,
+                        o.correct,
+                        o.dead_owner,
+                        o.failed,
+                        o.wrong_live,
+                        row.owner_died,
+                        fmt_summary(&o.hops),
+                        fmt_summary(&row.timeouts)
+                    );
+                }
+            }
+        }
+        Experiment::Churn => {
+            let stab = if a.stabilize_ms == 0 {
+                500
+            } else {
+                a.stabilize_ms
+            };
+            let r = experiments::churn(a.nodes, a.rate, a.secs, a.seed, a.successors, stab);
+            if a.json {
+                return json(&r);
+            }
+            let o = &r.outcomes;
+            println!("churn on {} nodes, {} joins/s and {} crashes/s for {} s (stabilize every {stab} ms)",
+                r.nodes, r.rate, r.rate, r.secs);
+            println!(
+                "  joins {}, crashes {}, members after {}",
+                r.joins, r.crashes, r.members_after
+            );
+            println!("  lookups {}: correct {}, wrong live {}, crashed owner {}, failed {}, unfinished {}",
+                o.lookups, o.correct, o.wrong_live, o.dead_owner, o.failed, o.unfinished);
+            println!("  hops {}", fmt_summary(&o.hops));
+            println!(
+                "  ideal ring 60 s after churn stopped: {}",
+                r.ring_ideal_after
+            );
+        }
+    }
+    Ok(())
+}
