@@ -413,6 +413,7 @@ fn hostile_messages_are_rejected_and_counted() {
             Message::Found {
                 nonce: 7,
                 owner: fake,
+                alternates: [fake].into_iter().collect(),
             },
         ),
         (

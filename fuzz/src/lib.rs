@@ -99,7 +99,11 @@ fn sample_messages<S: Space>() -> Vec<Message<S::I, S::A>> {
             nonce: 1,
             key: S::peer(5).id,
         },
-        Message::Found { nonce: 2, owner: p },
+        Message::Found {
+            nonce: 2,
+            owner: p,
+            alternates: [q].into_iter().collect(),
+        },
         Message::Closer {
             nonce: 3,
             next: [p, q].into_iter().collect(),
@@ -315,6 +319,7 @@ fn gen_message<S: Space>(u: &mut Unstructured) -> Result<Message<S::I, S::A>> {
         1 => Message::Found {
             nonce: gen_nonce(u)?,
             owner: gen_peer::<S>(u)?,
+            alternates: gen_peers::<S, MAX_HINTS>(u)?.collect(),
         },
         2 => Message::Closer {
             nonce: gen_nonce(u)?,
@@ -432,6 +437,7 @@ fn gen_config(u: &mut Unstructured) -> Result<Config> {
         max_keys: byte(u)? as u32 % 20,
         max_value_len: byte(u)? as u32,
         nonce_bits: byte(u)? % 40,
+        request_retries: byte(u)? % 3,
     })
 }
 
@@ -564,6 +570,7 @@ impl<S: Space> Driver<S> {
                     Message::Found {
                         nonce,
                         owner: gen_peer::<S>(u)?,
+                        alternates: gen_peers::<S, MAX_HINTS>(u)?.collect(),
                     }
                 } else {
                     Message::Closer {
@@ -797,10 +804,13 @@ impl<S: Space> Driver<S> {
         assert!(n.memory_bytes() > 0);
     }
 
-    /// No more inputs: every accepted operation and any join must end within `max_hops` timeouts.
+    /// No more inputs: every accepted operation and any join must end in bounded time: at most
+    /// `max_hops` hops and then one owner plus its alternates, each tried `request_retries + 1`
+    /// times.
     fn quiesce(&mut self) {
         let c = self.node.config();
-        let rounds = c.max_hops as usize + 4;
+        let rounds =
+            (c.max_hops as usize + 4 + ip2p::chord::MAX_HINTS) * (c.request_retries as usize + 1);
         let step = c.request_timeout;
         for _ in 0..rounds {
             self.advance(self.now + step);

@@ -130,6 +130,9 @@ pub struct Config {
     pub max_value_len: u32,
     /// Width of request nonces in bits (0..=32). Models use 0; real nodes 32.
     pub nonce_bits: u8,
+    /// Times a request is sent again after a time-out before its peer is taken for dead
+    /// (one lost datagram should not evict a live neighbour). Models use 0.
+    pub request_retries: u8,
 }
 
 impl Default for Config {
@@ -146,6 +149,7 @@ impl Default for Config {
             max_keys: 1 << 20,
             max_value_len: 16 * 1024,
             nonce_bits: 32,
+            request_retries: 1,
         }
     }
 }
@@ -184,6 +188,9 @@ pub enum Message<I, A> {
         nonce: u32,
         /// The node responsible for the key.
         owner: Peer<I, A>,
+        /// The nodes that follow `owner`, nearest first: they hold its replicas and take over
+        /// its keys if it has failed.
+        alternates: ArrayVec<Peer<I, A>, MAX_HINTS>,
     },
     /// Answer: ask one of these next (best first).
     Closer {
@@ -539,7 +546,15 @@ struct Lookup<I, A> {
     hops: u16,
     /// Who to ask if the current hop does not answer (best first).
     fallback: ArrayVec<Peer<I, A>, MAX_HINTS>,
+    /// Hops that timed out during this lookup: never asked again, whoever recommends them.
+    dead: ArrayVec<A, MAX_DEAD>,
 }
+
+/// Most timed-out hops one lookup remembers.
+const MAX_DEAD: usize = 8;
+
+/// Next hops or alternates carried in one answer.
+type Hints<I, A> = ArrayVec<Peer<I, A>, MAX_HINTS>;
 
 /// Why a request is in flight.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -564,9 +579,38 @@ enum Purpose<I, A> {
     /// `FindSuccessor` to one hop of a lookup.
     Hop(Lookup<I, A>),
     /// `Store` to the owner.
-    Store { op: OpId, key: I, owner: Peer<I, A> },
+    Store {
+        op: OpId,
+        key: I,
+        owner: Peer<I, A>,
+        value: Vec<u8>,
+        alternates: Hints<I, A>,
+    },
     /// `Fetch` from the owner.
-    Fetch { op: OpId, key: I },
+    Fetch {
+        op: OpId,
+        key: I,
+        alternates: Hints<I, A>,
+    },
+}
+
+impl<I: Copy, A> Purpose<I, A> {
+    /// The request that this purpose sends (again, on a retry).
+    fn request(&self, nonce: u32) -> Message<I, A> {
+        match self {
+            Purpose::Stabilize | Purpose::Candidate { .. } | Purpose::JoinState { .. } => {
+                Message::GetState { nonce }
+            }
+            Purpose::CheckPred { .. } => Message::Ping { nonce },
+            Purpose::Hop(lk) => Message::FindSuccessor { nonce, key: lk.key },
+            Purpose::Store { key, value, .. } => Message::Store {
+                nonce,
+                key: *key,
+                value: value.clone(),
+            },
+            Purpose::Fetch { key, .. } => Message::Fetch { nonce, key: *key },
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -575,6 +619,8 @@ struct Pending<I, A> {
     nonce: u32,
     to: A,
     deadline: Time,
+    /// Times this request was sent again after a time-out.
+    retries: u8,
     purpose: Purpose<I, A>,
 }
 
@@ -853,6 +899,7 @@ impl<I: RingId, A: Address> Node<I, A> {
             nonce,
             to,
             deadline: now + self.config.request_timeout,
+            retries: 0,
             purpose,
         });
         Ok(())
@@ -942,20 +989,25 @@ impl<I: RingId, A: Address> Node<I, A> {
         out
     }
 
-    /// This node's own answer to "who owns `key`": `Ok(owner)` or `Err(next hops)`.
-    fn route(&self, key: &I) -> Result<Peer<I, A>, ArrayVec<Peer<I, A>, MAX_HINTS>> {
+    /// This node's own answer to "who owns `key`": `Ok((owner, the nodes after it))` or
+    /// `Err(next hops)`.
+    fn route(&self, key: &I) -> Result<(Peer<I, A>, Hints<I, A>), Hints<I, A>> {
         if let Some(p) = self.pred {
             if between_right_incl(&p.id, key, &self.me.id) {
-                return Ok(self.me);
+                return Ok((
+                    self.me,
+                    self.succs.iter().take(MAX_HINTS).copied().collect(),
+                ));
             }
         }
         let succ = self.first_succ_or_me();
+        let after_succ = || self.succs.iter().skip(1).take(MAX_HINTS).copied().collect();
         if succ.id == self.me.id || between_right_incl(&self.me.id, key, &succ.id) {
-            return Ok(succ);
+            return Ok((succ, after_succ()));
         }
         let hints = self.closest_preceding(key);
         if hints.is_empty() {
-            Ok(succ)
+            Ok((succ, after_succ()))
         } else {
             Err(hints)
         }
@@ -981,7 +1033,8 @@ impl<I: RingId, A: Address> Node<I, A> {
         mut lk: Lookup<I, A>,
         next: ArrayVec<Peer<I, A>, MAX_HINTS>,
     ) {
-        let mut next = next.into_iter();
+        let dead = lk.dead.clone();
+        let mut next = next.into_iter().filter(|p| !dead.contains(&p.addr));
         let Some(hop) = next.next() else {
             return self.fail_goal(lk.goal, lk.key, Failure::Unreachable);
         };
@@ -1006,7 +1059,13 @@ impl<I: RingId, A: Address> Node<I, A> {
     }
 
     /// A lookup found its owner.
-    fn lookup_done(&mut self, now: Time, lk: Lookup<I, A>, owner: Peer<I, A>) {
+    fn lookup_done(
+        &mut self,
+        now: Time,
+        lk: Lookup<I, A>,
+        owner: Peer<I, A>,
+        alternates: Hints<I, A>,
+    ) {
         let key = lk.key;
         match lk.goal {
             Goal::Join => {
@@ -1045,8 +1104,17 @@ impl<I: RingId, A: Address> Node<I, A> {
                     .request(
                         now,
                         owner.addr,
-                        |nonce| Message::Store { nonce, key, value },
-                        Purpose::Store { op, key, owner },
+                        {
+                            let value = value.clone();
+                            move |nonce| Message::Store { nonce, key, value }
+                        },
+                        Purpose::Store {
+                            op,
+                            key,
+                            owner,
+                            value,
+                            alternates,
+                        },
                     )
                     .is_err()
                 {
@@ -1066,7 +1134,11 @@ impl<I: RingId, A: Address> Node<I, A> {
                         now,
                         owner.addr,
                         |nonce| Message::Fetch { nonce, key },
-                        Purpose::Fetch { op, key },
+                        Purpose::Fetch {
+                            op,
+                            key,
+                            alternates,
+                        },
                     )
                     .is_err()
                 {
@@ -1109,9 +1181,10 @@ impl<I: RingId, A: Address> Node<I, A> {
             key,
             hops: 0,
             fallback: ArrayVec::new(),
+            dead: ArrayVec::new(),
         };
         match self.route(&key) {
-            Ok(owner) => self.lookup_done(now, lk, owner),
+            Ok((owner, alternates)) => self.lookup_done(now, lk, owner, alternates),
             Err(next) => self.lookup_step(now, lk, next),
         }
         Ok(())
@@ -1294,19 +1367,26 @@ impl<I: RingId, A: Address> Node<I, A> {
                     }
                 }
             }
-            Purpose::Hop(lk) => {
+            Purpose::Hop(mut lk) => {
                 self.forget(p.to);
-                let next = lk.fallback.clone();
-                let mut lk = lk;
-                lk.fallback.clear();
+                if !lk.dead.contains(&p.to) {
+                    if lk.dead.is_full() {
+                        lk.dead.remove(0);
+                    }
+                    lk.dead.push(p.to);
+                }
+                let next: Hints<I, A> = core::mem::take(&mut lk.fallback)
+                    .into_iter()
+                    .filter(|h| !lk.dead.contains(&h.addr))
+                    .collect();
                 if next.is_empty() {
                     // nobody else to ask: start again from what this node knows now
                     if lk.hops < self.config.max_hops && self.phase == Phase::Member {
                         match self.route(&lk.key) {
-                            Ok(owner) if owner.addr != p.to => {
-                                return self.lookup_done(now, lk, owner)
+                            Ok((owner, alts)) if !lk.dead.contains(&owner.addr) => {
+                                return self.lookup_done(now, lk, owner, alts)
                             }
-                            Err(hints) if hints.iter().all(|h| h.addr != p.to) => {
+                            Err(hints) if hints.iter().any(|h| !lk.dead.contains(&h.addr)) => {
                                 return self.lookup_step(now, lk, hints)
                             }
                             _ => {}
@@ -1317,13 +1397,77 @@ impl<I: RingId, A: Address> Node<I, A> {
                     self.lookup_step(now, lk, next);
                 }
             }
-            Purpose::Store { op, key, .. } | Purpose::Fetch { op, key } => {
+            Purpose::Store {
+                op,
+                key,
+                value,
+                mut alternates,
+                ..
+            } => {
                 self.forget(p.to);
-                self.emit(Event::OpFailed {
-                    op,
-                    key,
-                    reason: Failure::Unreachable,
-                });
+                // the owner is gone: the next node after it holds its replicas and takes over
+                alternates.retain(|a| a.addr != p.to && a.addr != self.me.addr);
+                if alternates.is_empty() {
+                    self.emit(Event::OpFailed {
+                        op,
+                        key,
+                        reason: Failure::Unreachable,
+                    });
+                } else {
+                    let owner = alternates.remove(0);
+                    let purpose = Purpose::Store {
+                        op,
+                        key,
+                        owner,
+                        value: value.clone(),
+                        alternates,
+                    };
+                    let msg = |nonce| Message::Store { nonce, key, value };
+                    if self.request(now, owner.addr, msg, purpose).is_err() {
+                        self.emit(Event::OpFailed {
+                            op,
+                            key,
+                            reason: Failure::Unreachable,
+                        });
+                    }
+                }
+            }
+            Purpose::Fetch {
+                op,
+                key,
+                mut alternates,
+            } => {
+                self.forget(p.to);
+                alternates.retain(|a| a.addr != p.to && a.addr != self.me.addr);
+                if alternates.is_empty() {
+                    self.emit(Event::OpFailed {
+                        op,
+                        key,
+                        reason: Failure::Unreachable,
+                    });
+                } else {
+                    let owner = alternates.remove(0);
+                    let purpose = Purpose::Fetch {
+                        op,
+                        key,
+                        alternates,
+                    };
+                    if self
+                        .request(
+                            now,
+                            owner.addr,
+                            |nonce| Message::Fetch { nonce, key },
+                            purpose,
+                        )
+                        .is_err()
+                    {
+                        self.emit(Event::OpFailed {
+                            op,
+                            key,
+                            reason: Failure::Unreachable,
+                        });
+                    }
+                }
             }
         }
     }
@@ -1352,6 +1496,7 @@ impl<I: RingId, A: Address> Node<I, A> {
                     key,
                     hops: 1,
                     fallback: ArrayVec::new(),
+                    dead: ArrayVec::new(),
                 };
                 self.request(
                     now,
@@ -1434,7 +1579,7 @@ impl<I: RingId, A: Address> Node<I, A> {
         for p in core::mem::take(&mut self.pending) {
             match p.purpose {
                 Purpose::Hop(lk) => self.fail_goal(lk.goal, lk.key, Failure::Left),
-                Purpose::Store { op, key, .. } | Purpose::Fetch { op, key } => {
+                Purpose::Store { op, key, .. } | Purpose::Fetch { op, key, .. } => {
                     self.emit(Event::OpFailed {
                         op,
                         key,
@@ -1470,7 +1615,14 @@ impl<I: RingId, A: Address> Node<I, A> {
                     return Ok(());
                 }
                 match self.route(&key) {
-                    Ok(owner) => self.send(from, Found { nonce, owner }),
+                    Ok((owner, alternates)) => self.send(
+                        from,
+                        Found {
+                            nonce,
+                            owner,
+                            alternates,
+                        },
+                    ),
                     Err(next) => self.send(from, Closer { nonce, next }),
                 }
             }
@@ -1619,15 +1771,25 @@ impl<I: RingId, A: Address> Node<I, A> {
                         *f = None;
                     }
                 }
+                // whatever we still wait on from the leaver will never be answered (and a late
+                // answer sent before it left must not bring it back): fail over now
+                while let Some(i) = self.pending.iter().position(|p| p.to == from) {
+                    let p = self.pending.remove(i);
+                    self.timed_out(now, p);
+                }
             }
             // ----- answers ----------------------------------------------------------------
-            Found { nonce, owner } => {
+            Found {
+                nonce,
+                owner,
+                alternates,
+            } => {
                 let Some(Purpose::Hop(lk)) =
                     self.take_pending(from, nonce, |p| matches!(p, Purpose::Hop(_)))
                 else {
                     return self.unsolicited(name);
                 };
-                self.lookup_done(now, lk, owner);
+                self.lookup_done(now, lk, owner, alternates);
             }
             Closer { nonce, next } => {
                 let Some(Purpose::Hop(lk)) =
@@ -1638,7 +1800,9 @@ impl<I: RingId, A: Address> Node<I, A> {
                 // never ask ourselves, and never go back to the hop that answered
                 let next: ArrayVec<Peer<I, A>, MAX_HINTS> = next
                     .into_iter()
-                    .filter(|p| p.addr != self.me.addr && p.addr != from)
+                    .filter(|p| {
+                        p.addr != self.me.addr && p.addr != from && !lk.dead.contains(&p.addr)
+                    })
                     .collect();
                 if next.is_empty() {
                     self.fail_goal(lk.goal, lk.key, Failure::Unreachable);
@@ -1673,7 +1837,7 @@ impl<I: RingId, A: Address> Node<I, A> {
                 // the predecessor is alive: keep it
             }
             Stored { nonce } => {
-                let Some(Purpose::Store { op, key, owner }) =
+                let Some(Purpose::Store { op, key, owner, .. }) =
                     self.take_pending(from, nonce, |p| matches!(p, Purpose::Store { .. }))
                 else {
                     return self.unsolicited(name);
@@ -1681,7 +1845,7 @@ impl<I: RingId, A: Address> Node<I, A> {
                 self.emit(Event::PutDone { op, key, owner });
             }
             Value { nonce, value } => {
-                let Some(Purpose::Fetch { op, key }) =
+                let Some(Purpose::Fetch { op, key, .. }) =
                     self.take_pending(from, nonce, |p| matches!(p, Purpose::Fetch { .. }))
                 else {
                     return self.unsolicited(name);
@@ -1694,7 +1858,7 @@ impl<I: RingId, A: Address> Node<I, A> {
                 };
                 match purpose {
                     Purpose::Hop(lk) => self.fail_goal(lk.goal, lk.key, Failure::Refused(reason)),
-                    Purpose::Store { op, key, .. } | Purpose::Fetch { op, key } => {
+                    Purpose::Store { op, key, .. } | Purpose::Fetch { op, key, .. } => {
                         self.emit(Event::OpFailed {
                             op,
                             key,
@@ -1710,6 +1874,7 @@ impl<I: RingId, A: Address> Node<I, A> {
                             nonce,
                             to: from,
                             deadline: now,
+                            retries: 0,
                             purpose,
                         };
                         self.timed_out(now, p);
@@ -1843,7 +2008,16 @@ impl<I: RingId, A: Address> Machine for Node<I, A> {
     fn handle_timeout(&mut self, now: Time) {
         // expired requests first, oldest first, so that a tick sees the freshest view
         while let Some(i) = self.pending.iter().position(|p| p.deadline <= now) {
-            let p = self.pending.remove(i);
+            let mut p = self.pending.remove(i);
+            if p.retries < self.config.request_retries {
+                // ask once more, with the same nonce so that a late first answer still counts
+                let msg = p.purpose.request(p.nonce);
+                self.send(p.to, msg);
+                p.retries += 1;
+                p.deadline = now + self.config.request_timeout.max(Duration::from_millis(1));
+                self.pending.push(p);
+                continue;
+            }
             self.timed_out(now, p);
         }
         if self.phase == Phase::Member && self.next_tick.is_some_and(|t| t <= now) {

@@ -16,7 +16,7 @@
 //! | type | message        | body                              |
 //! |------|----------------|-----------------------------------|
 //! | 1    | FindSuccessor  | nonce:u32 key:id                  |
-//! | 2    | Found          | nonce:u32 owner:peer              |
+//! | 2    | Found          | nonce:u32 owner:peer alternates:hints |
 //! | 3    | Closer         | nonce:u32 next:hints              |
 //! | 4    | GetState       | nonce:u32                         |
 //! | 5    | State          | nonce:u32 id opt-peer list        |
@@ -280,10 +280,15 @@ impl<I: RingId, A: WireAddr> ChordWire<I, A> {
                 out.extend_from_slice(&nonce.to_be_bytes());
                 put_id(key, out);
             }
-            Found { nonce, owner } => {
+            Found {
+                nonce,
+                owner,
+                alternates,
+            } => {
                 out.push(2);
                 out.extend_from_slice(&nonce.to_be_bytes());
                 put_peer(owner, out);
+                put_peers(alternates, out);
             }
             Closer { nonce, next } => {
                 out.push(3);
@@ -397,6 +402,7 @@ impl<I: RingId, A: WireAddr> ChordWire<I, A> {
             2 => Found {
                 nonce: r.u32("nonce")?,
                 owner: take_peer(&mut r)?,
+                alternates: take_peers::<I, A, MAX_HINTS>(&mut r, "alternate count")?,
             },
             3 => Closer {
                 nonce: r.u32("nonce")?,
@@ -521,7 +527,11 @@ mod tests {
                 nonce: 7,
                 key: NodeId([3; 20]),
             },
-            Message::Found { nonce: 8, owner: p },
+            Message::Found {
+                nonce: 8,
+                owner: p,
+                alternates: [v6].into_iter().collect(),
+            },
             Message::Closer {
                 nonce: 9,
                 next: [v6, p].into_iter().collect(),
