@@ -63,6 +63,7 @@ fn typical() -> Vec<(&'static str, Real)> {
             Message::FindSuccessor {
                 nonce: 42,
                 key: NodeId::sha1_of(b"some key"),
+                avoid: Default::default(),
             },
         ),
         (
@@ -167,6 +168,7 @@ fn route(c: &mut Criterion) {
             let msg = Message::FindSuccessor {
                 nonce: k as u32,
                 key: keys[k],
+                avoid: Default::default(),
             };
             node.handle(Time::ZERO, Input::Message { from, msg })
                 .expect("answered");
@@ -198,7 +200,11 @@ fn route(c: &mut Criterion) {
         loop {
             hops += 1;
             let n = &mut nodes[by_addr[at as usize].expect("member")];
-            let msg = Message::FindSuccessor { nonce: 1, key };
+            let msg = Message::FindSuccessor {
+                nonce: 1,
+                key,
+                avoid: Default::default(),
+            };
             n.handle(Time::ZERO, Input::Message { from: client, msg })
                 .expect("answered");
             match n.poll() {

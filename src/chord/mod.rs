@@ -78,6 +78,8 @@ impl<T: Copy + Eq + Ord + Hash + Debug + 'static> Address for T {}
 pub const MAX_SUCCESSORS: usize = 16;
 /// The most next-hop hints one lookup answer carries.
 pub const MAX_HINTS: usize = 4;
+/// The most dead nodes one lookup request asks the next hop to route around.
+pub const MAX_AVOID: usize = 4;
 
 /// A member of the ring: its identifier and where to reach it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -181,6 +183,8 @@ pub enum Message<I, A> {
         nonce: u32,
         /// The key looked up.
         key: I,
+        /// Nodes the asker found dead during this lookup: answer as if they did not exist.
+        avoid: ArrayVec<A, MAX_AVOID>,
     },
     /// Answer: `owner` is the successor of the key.
     Found {
@@ -548,7 +552,13 @@ struct Lookup<I, A> {
     fallback: ArrayVec<Peer<I, A>, MAX_HINTS>,
     /// Hops that timed out during this lookup: never asked again, whoever recommends them.
     dead: ArrayVec<A, MAX_DEAD>,
+    /// Hops that already answered: asking one again could only repeat its answer (two nodes
+    /// recommending each other would otherwise ping-pong until `max_hops`).
+    asked: ArrayVec<A, MAX_ASKED>,
 }
+
+/// Most answered hops one lookup remembers.
+const MAX_ASKED: usize = 16;
 
 /// Most timed-out hops one lookup remembers.
 const MAX_DEAD: usize = 8;
@@ -594,7 +604,15 @@ enum Purpose<I, A> {
     },
 }
 
-impl<I: Copy, A> Purpose<I, A> {
+impl<I, A: Copy> Lookup<I, A> {
+    /// The most recent dead hops, for the next hop to route around.
+    fn avoid(&self) -> ArrayVec<A, MAX_AVOID> {
+        let skip = self.dead.len().saturating_sub(MAX_AVOID);
+        self.dead.iter().skip(skip).copied().collect()
+    }
+}
+
+impl<I: Copy, A: Copy> Purpose<I, A> {
     /// The request that this purpose sends (again, on a retry).
     fn request(&self, nonce: u32) -> Message<I, A> {
         match self {
@@ -602,7 +620,11 @@ impl<I: Copy, A> Purpose<I, A> {
                 Message::GetState { nonce }
             }
             Purpose::CheckPred { .. } => Message::Ping { nonce },
-            Purpose::Hop(lk) => Message::FindSuccessor { nonce, key: lk.key },
+            Purpose::Hop(lk) => Message::FindSuccessor {
+                nonce,
+                key: lk.key,
+                avoid: lk.avoid(),
+            },
             Purpose::Store { key, value, .. } => Message::Store {
                 nonce,
                 key: *key,
@@ -966,12 +988,15 @@ impl<I: RingId, A: Address> Node<I, A> {
     }
 
     /// The nodes this node knows that precede `key` most closely (best first).
-    fn closest_preceding(&self, key: &I) -> ArrayVec<Peer<I, A>, MAX_HINTS> {
+    fn closest_preceding(&self, key: &I, avoid: &[A]) -> ArrayVec<Peer<I, A>, MAX_HINTS> {
         let mut out: ArrayVec<Peer<I, A>, MAX_HINTS> = ArrayVec::new();
         let me = self.me.id;
         let known = self.fingers.iter().rev().flatten().chain(self.succs.iter());
         for p in known {
-            if !between(&me, &p.id, key) || out.iter().any(|q| q.id == p.id) {
+            if !between(&me, &p.id, key)
+                || avoid.contains(&p.addr)
+                || out.iter().any(|q| q.id == p.id)
+            {
                 continue;
             }
             // insertion sort by closeness to the key: p before q when p lies in (q, key)
@@ -991,23 +1016,26 @@ impl<I: RingId, A: Address> Node<I, A> {
 
     /// This node's own answer to "who owns `key`": `Ok((owner, the nodes after it))` or
     /// `Err(next hops)`.
-    fn route(&self, key: &I) -> Result<(Peer<I, A>, Hints<I, A>), Hints<I, A>> {
+    /// Nodes in `avoid` (found dead by the asker) are treated as if they did not exist.
+    fn route(&self, key: &I, avoid: &[A]) -> Result<(Peer<I, A>, Hints<I, A>), Hints<I, A>> {
+        let mut live = self
+            .succs
+            .iter()
+            .filter(|p| !avoid.contains(&p.addr))
+            .copied();
         if let Some(p) = self.pred {
             if between_right_incl(&p.id, key, &self.me.id) {
-                return Ok((
-                    self.me,
-                    self.succs.iter().take(MAX_HINTS).copied().collect(),
-                ));
+                return Ok((self.me, live.take(MAX_HINTS).collect()));
             }
         }
-        let succ = self.first_succ_or_me();
-        let after_succ = || self.succs.iter().skip(1).take(MAX_HINTS).copied().collect();
+        let succ = live.next().unwrap_or(self.me);
+        let after_succ: Hints<I, A> = live.take(MAX_HINTS).collect();
         if succ.id == self.me.id || between_right_incl(&self.me.id, key, &succ.id) {
-            return Ok((succ, after_succ()));
+            return Ok((succ, after_succ));
         }
-        let hints = self.closest_preceding(key);
+        let hints = self.closest_preceding(key, avoid);
         if hints.is_empty() {
-            Ok((succ, after_succ()))
+            Ok((succ, after_succ))
         } else {
             Err(hints)
         }
@@ -1033,8 +1061,10 @@ impl<I: RingId, A: Address> Node<I, A> {
         mut lk: Lookup<I, A>,
         next: ArrayVec<Peer<I, A>, MAX_HINTS>,
     ) {
-        let dead = lk.dead.clone();
-        let mut next = next.into_iter().filter(|p| !dead.contains(&p.addr));
+        let (dead, asked) = (lk.dead.clone(), lk.asked.clone());
+        let mut next = next
+            .into_iter()
+            .filter(|p| !dead.contains(&p.addr) && !asked.contains(&p.addr));
         let Some(hop) = next.next() else {
             return self.fail_goal(lk.goal, lk.key, Failure::Unreachable);
         };
@@ -1045,17 +1075,54 @@ impl<I: RingId, A: Address> Node<I, A> {
         lk.fallback = next.collect();
         let key = lk.key;
         let goal = lk.goal.clone();
+        let avoid = lk.avoid();
         if self
             .request(
                 now,
                 hop.addr,
-                |nonce| Message::FindSuccessor { nonce, key },
+                |nonce| Message::FindSuccessor { nonce, key, avoid },
                 Purpose::Hop(lk),
             )
             .is_err()
         {
             self.fail_goal(goal, key, Failure::Unreachable);
         }
+    }
+
+    /// The last hop gave nothing usable: ask the next alternative from an earlier answer, or
+    /// start again from what this node knows now (never a hop known dead), or give up.
+    fn lookup_fall_back(&mut self, now: Time, mut lk: Lookup<I, A>) {
+        let next: Hints<I, A> = core::mem::take(&mut lk.fallback)
+            .into_iter()
+            .filter(|h| !lk.dead.contains(&h.addr) && !lk.asked.contains(&h.addr))
+            .collect();
+        if !next.is_empty() {
+            return self.lookup_step(now, lk, next);
+        }
+        if lk.hops < self.config.max_hops && self.phase == Phase::Member {
+            match self.route(&lk.key, &lk.dead) {
+                Ok((owner, alts)) if !lk.dead.contains(&owner.addr) => {
+                    return self.lookup_done(now, lk, owner, alts)
+                }
+                Ok((_, alts)) => {
+                    // our own successor is the owner but it is dead: the next live one takes over
+                    let mut alts = alts.into_iter().filter(|a| !lk.dead.contains(&a.addr));
+                    if let Some(owner) = alts.next() {
+                        let rest = alts.collect();
+                        return self.lookup_done(now, lk, owner, rest);
+                    }
+                }
+                Err(hints)
+                    if hints
+                        .iter()
+                        .any(|h| !lk.dead.contains(&h.addr) && !lk.asked.contains(&h.addr)) =>
+                {
+                    return self.lookup_step(now, lk, hints)
+                }
+                Err(_) => {}
+            }
+        }
+        self.fail_goal(lk.goal, lk.key, Failure::Unreachable);
     }
 
     /// A lookup found its owner.
@@ -1182,8 +1249,9 @@ impl<I: RingId, A: Address> Node<I, A> {
             hops: 0,
             fallback: ArrayVec::new(),
             dead: ArrayVec::new(),
+            asked: ArrayVec::new(),
         };
-        match self.route(&key) {
+        match self.route(&key, &[]) {
             Ok((owner, alternates)) => self.lookup_done(now, lk, owner, alternates),
             Err(next) => self.lookup_step(now, lk, next),
         }
@@ -1375,27 +1443,7 @@ impl<I: RingId, A: Address> Node<I, A> {
                     }
                     lk.dead.push(p.to);
                 }
-                let next: Hints<I, A> = core::mem::take(&mut lk.fallback)
-                    .into_iter()
-                    .filter(|h| !lk.dead.contains(&h.addr))
-                    .collect();
-                if next.is_empty() {
-                    // nobody else to ask: start again from what this node knows now
-                    if lk.hops < self.config.max_hops && self.phase == Phase::Member {
-                        match self.route(&lk.key) {
-                            Ok((owner, alts)) if !lk.dead.contains(&owner.addr) => {
-                                return self.lookup_done(now, lk, owner, alts)
-                            }
-                            Err(hints) if hints.iter().any(|h| !lk.dead.contains(&h.addr)) => {
-                                return self.lookup_step(now, lk, hints)
-                            }
-                            _ => {}
-                        }
-                    }
-                    self.fail_goal(lk.goal, lk.key, Failure::Unreachable);
-                } else {
-                    self.lookup_step(now, lk, next);
-                }
+                self.lookup_fall_back(now, lk);
             }
             Purpose::Store {
                 op,
@@ -1497,11 +1545,16 @@ impl<I: RingId, A: Address> Node<I, A> {
                     hops: 1,
                     fallback: ArrayVec::new(),
                     dead: ArrayVec::new(),
+                    asked: ArrayVec::new(),
                 };
                 self.request(
                     now,
                     via,
-                    |nonce| Message::FindSuccessor { nonce, key },
+                    |nonce| Message::FindSuccessor {
+                        nonce,
+                        key,
+                        avoid: ArrayVec::new(),
+                    },
                     Purpose::Hop(lk),
                 )?;
                 self.phase = Phase::Joining;
@@ -1603,7 +1656,7 @@ impl<I: RingId, A: Address> Node<I, A> {
         let name = msg.name();
         match msg {
             // ----- requests ---------------------------------------------------------------
-            FindSuccessor { nonce, key } => {
+            FindSuccessor { nonce, key, avoid } => {
                 if self.phase != Phase::Member {
                     self.send(
                         from,
@@ -1614,7 +1667,7 @@ impl<I: RingId, A: Address> Node<I, A> {
                     );
                     return Ok(());
                 }
-                match self.route(&key) {
+                match self.route(&key, &avoid) {
                     Ok((owner, alternates)) => self.send(
                         from,
                         Found {
@@ -1792,11 +1845,17 @@ impl<I: RingId, A: Address> Node<I, A> {
                 self.lookup_done(now, lk, owner, alternates);
             }
             Closer { nonce, next } => {
-                let Some(Purpose::Hop(lk)) =
+                let Some(Purpose::Hop(mut lk)) =
                     self.take_pending(from, nonce, |p| matches!(p, Purpose::Hop(_)))
                 else {
                     return self.unsolicited(name);
                 };
+                if !lk.asked.contains(&from) {
+                    if lk.asked.is_full() {
+                        lk.asked.remove(0);
+                    }
+                    lk.asked.push(from);
+                }
                 // never ask ourselves, and never go back to the hop that answered
                 let next: ArrayVec<Peer<I, A>, MAX_HINTS> = next
                     .into_iter()
@@ -1805,7 +1864,7 @@ impl<I: RingId, A: Address> Node<I, A> {
                     })
                     .collect();
                 if next.is_empty() {
-                    self.fail_goal(lk.goal, lk.key, Failure::Unreachable);
+                    self.lookup_fall_back(now, lk);
                 } else {
                     self.lookup_step(now, lk, next);
                 }

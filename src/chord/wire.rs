@@ -15,7 +15,7 @@
 //!
 //! | type | message        | body                              |
 //! |------|----------------|-----------------------------------|
-//! | 1    | FindSuccessor  | nonce:u32 key:id                  |
+//! | 1    | FindSuccessor  | nonce:u32 key:id avoid-count:u8 (<= 4) addr* |
 //! | 2    | Found          | nonce:u32 owner:peer alternates:hints |
 //! | 3    | Closer         | nonce:u32 next:hints              |
 //! | 4    | GetState       | nonce:u32                         |
@@ -38,7 +38,7 @@ use alloc::vec::Vec;
 use core::marker::PhantomData;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use super::{Message, Peer, Refusal, RingId, MAX_HINTS, MAX_SUCCESSORS};
+use super::{Message, Peer, Refusal, RingId, MAX_AVOID, MAX_HINTS, MAX_SUCCESSORS};
 use crate::addr::TransportAddr;
 use crate::machine::Codec;
 
@@ -275,10 +275,14 @@ impl<I: RingId, A: WireAddr> ChordWire<I, A> {
         use Message::*;
         out.push(VERSION);
         match msg {
-            FindSuccessor { nonce, key } => {
+            FindSuccessor { nonce, key, avoid } => {
                 out.push(1);
                 out.extend_from_slice(&nonce.to_be_bytes());
                 put_id(key, out);
+                out.push(avoid.len() as u8);
+                for a in avoid {
+                    a.put(out);
+                }
             }
             Found {
                 nonce,
@@ -395,10 +399,23 @@ impl<I: RingId, A: WireAddr> ChordWire<I, A> {
         }
         let ty = r.u8("message type")?;
         let msg = match ty {
-            1 => FindSuccessor {
-                nonce: r.u32("nonce")?,
-                key: take_id(&mut r)?,
-            },
+            1 => {
+                let nonce = r.u32("nonce")?;
+                let key = take_id(&mut r)?;
+                let n = r.u8("avoid count")? as usize;
+                if n > MAX_AVOID {
+                    return Err(DecodeError::TooLarge {
+                        what: "avoid count",
+                        got: n,
+                        max: MAX_AVOID,
+                    });
+                }
+                let mut avoid = arrayvec::ArrayVec::new();
+                for _ in 0..n {
+                    avoid.push(A::take(&mut r)?);
+                }
+                FindSuccessor { nonce, key, avoid }
+            }
             2 => Found {
                 nonce: r.u32("nonce")?,
                 owner: take_peer(&mut r)?,
@@ -526,6 +543,7 @@ mod tests {
             Message::FindSuccessor {
                 nonce: 7,
                 key: NodeId([3; 20]),
+                avoid: [p.addr, v6.addr].into_iter().collect(),
             },
             Message::Found {
                 nonce: 8,
