@@ -408,7 +408,7 @@ impl Model for ChordModel {
 }
 
 /// Every live member's first successor and predecessor are its neighbours among the live members.
-fn ideal(s: &State) -> bool {
+pub fn ideal(s: &State) -> bool {
     let live: Vec<usize> = (0..s.nodes.len())
         .filter(|&i| s.is_alive(i) && s.nodes[i].phase() == Phase::Member)
         .collect();
@@ -425,7 +425,7 @@ fn ideal(s: &State) -> bool {
 
 /// `KeyAtOwner`: once nothing is in flight and the ring is ideal, the key's owner (its successor
 /// among the live members) holds it: hand-over on join and take-over after a crash lost nothing.
-fn key_at_owner(_: &ChordModel, s: &State) -> bool {
+pub fn key_at_owner(_: &ChordModel, s: &State) -> bool {
     if !s.net.is_empty() || !ideal(s) {
         return true;
     }
@@ -433,7 +433,9 @@ fn key_at_owner(_: &ChordModel, s: &State) -> bool {
         let owner = (0..s.nodes.len())
             .filter(|&i| s.is_alive(i) && s.nodes[i].phase() == Phase::Member)
             .find(|&i| s.nodes[i].me().id >= *k)
-            .or_else(|| (0..s.nodes.len()).find(|&i| s.is_alive(i) && s.nodes[i].phase() == Phase::Member));
+            .or_else(|| {
+                (0..s.nodes.len()).find(|&i| s.is_alive(i) && s.nodes[i].phase() == Phase::Member)
+            });
         owner.is_some_and(|o| s.nodes[o].store().contains_key(k))
     })
 }
