@@ -57,6 +57,11 @@ fn chord_node_corpus() {
     replay("chord_node", fuzz_lib::chord_node);
 }
 
+#[test]
+fn chord_sim_corpus() {
+    replay("chord_sim", fuzz_lib::chord_sim);
+}
+
 /// The seeds themselves pass (they are also in the corpora, under `seed-*`).
 #[test]
 fn seeds_pass() {
@@ -65,6 +70,9 @@ fn seeds_pass() {
     }
     for (_, s) in fuzz_lib::node_seeds() {
         fuzz_lib::chord_node(&s);
+    }
+    for (_, s) in fuzz_lib::sim_seeds() {
+        fuzz_lib::chord_sim(&s);
     }
 }
 
@@ -75,6 +83,7 @@ fn write_seeds() {
     for (target, seeds) in [
         ("chord_wire", fuzz_lib::wire_seeds()),
         ("chord_node", fuzz_lib::node_seeds()),
+        ("chord_sim", fuzz_lib::sim_seeds()),
     ] {
         let dir = corpus_dir(target);
         std::fs::create_dir_all(&dir).expect("corpus dir");

@@ -13,6 +13,11 @@
 //!   (configuration, start state, then commands, hostile messages from arbitrary peers, well-typed
 //!   answers to the node's own requests, timeouts at increasing times, clock rebases), with the
 //!   node's invariants checked after every step. See `spec/fuzzing.md`.
+//! - [`chord_sim`]: a whole network of real nodes in [`ip2p::sim::Sim`] (ring size, `r`, variant,
+//!   then joins, crashes, leaves, puts, gets, time, loss), with Zave's invariants checked after every
+//!   simulator step while the scenario stays within the model's fault model, and at the end an ideal
+//!   ring and every stored key held; outside it (loss, Original), only bounds and that every
+//!   operation ends.
 //!
 //! A scenario is read one byte at a time (`byte % n` picks among `n` choices) so that a person can
 //! write a seed by hand; [`node_seeds`] builds the committed seeds that way.
@@ -22,6 +27,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use arbitrary::{Result, Unstructured};
+use ip2p::chord::invariants;
 use ip2p::chord::wire::{ChordWire, WireAddr};
 use ip2p::chord::{
     Address, Command, Config, Event, Id64, Input, Message, Node, NodeId, OpId, Output, Peer, Phase,
@@ -98,6 +104,7 @@ fn sample_messages<S: Space>() -> Vec<Message<S::I, S::A>> {
         Message::FindSuccessor {
             nonce: 1,
             key: S::peer(5).id,
+            avoid: [q.addr].into_iter().collect(),
         },
         Message::Found {
             nonce: 2,
@@ -315,6 +322,11 @@ fn gen_message<S: Space>(u: &mut Unstructured) -> Result<Message<S::I, S::A>> {
         0 => Message::FindSuccessor {
             nonce: gen_nonce(u)?,
             key: gen_id::<S>(u)?,
+            avoid: gen_peers::<S, { ip2p::chord::MAX_AVOID }>(u)?
+                .0
+                .into_iter()
+                .map(|p| p.addr)
+                .collect(),
         },
         1 => Message::Found {
             nonce: gen_nonce(u)?,
@@ -874,5 +886,701 @@ pub fn node_seeds() -> Vec<(String, Vec<u8>)> {
         s.extend([7, 0x10, 0x00, 4, 50, 6, 6]);
         out.push((format!("{space}-member-hostile"), s));
     }
+    out
+}
+
+// ----- chord_sim -------------------------------------------------------------------------------
+
+/// Environment events one `chord_sim` scenario runs at most.
+const SIM_EVENTS: usize = 48;
+/// Nodes one `chord_sim` scenario creates at most (initial ring and joiners).
+const SIM_NODES: usize = 28;
+/// Simulator events one `chord_sim` scenario processes at most (keeps every run bounded; a run
+/// that reaches it stops early without its end-of-scenario checks).
+const SIM_STEPS: u64 = 60_000;
+
+/// Fuzz body: a whole network of real Chord nodes in [`ip2p::sim::Sim`], driven by a scenario
+/// decoded from `data` (ring, `r`, variant, then joins, crashes, leaves, puts, gets, lookups, time,
+/// loss), with Zave's invariants checked after every simulator step when the scenario stays within
+/// the model's fault model. See `spec/fuzzing.md`.
+pub fn chord_sim(data: &[u8]) {
+    let mut u = Unstructured::new(data);
+    let Ok(flags) = byte(&mut u) else { return };
+    if flags & 0x10 == 0 {
+        SimDriver::<Id64>::run(flags, &mut u);
+    } else {
+        // 256 points: neighbours close together, keys equal to node ids
+        SimDriver::<SmallId<8>>::run(flags, &mut u);
+    }
+}
+
+/// The decoded head of a `chord_sim` scenario.
+#[derive(Debug)]
+struct SimSetup {
+    variant: Variant,
+    lossy: bool,
+    build: u8,
+    r: usize,
+    n: usize,
+    config: ip2p::sim::SimConfig,
+    seed: u64,
+}
+
+fn gen_sim_setup(flags: u8, u: &mut Unstructured) -> Result<SimSetup> {
+    let variant = if flags & 1 == 0 {
+        Variant::Zave
+    } else {
+        Variant::Original
+    };
+    let lossy = flags & 2 != 0;
+    let fingers = flags & 4 != 0;
+    let wire = flags & 8 != 0;
+    let build = (flags >> 5) & 3;
+    let r = 2 + byte(u)? as usize % 3;
+    let n = (3 + byte(u)? as usize % 10).max(r + 1);
+    let stabilize = 100 + (byte(u)? as u64 % 10) * 100;
+    let replicate_every = 1 + byte(u)? as u32 % 4;
+    let max_pending = 4 + byte(u)? as u16 % 60;
+    let request_retries = byte(u)? % 3;
+    let lat = byte(u)? as u64;
+    let (latency_min, latency_max, loss) = if lossy {
+        // anything goes: up to 50% loss, latencies beyond the request timeout (false suspicions)
+        let loss = (byte(u)? % 51) as f64 / 100.0;
+        (1, 1 + lat * 4, loss)
+    } else {
+        // the model's timing: an answer from a live peer always beats the time-out
+        (1 + lat % 10, 10 + lat % 60, 0.0)
+    };
+    let request_timeout = 2 * latency_max.min(70) + 20 + (byte(u)? as u64 % 8) * 50;
+    let seed = u.arbitrary::<u16>()? as u64;
+    let chord = Config {
+        variant,
+        successors: r as u8,
+        fingers,
+        stabilize_every: Duration::from_millis(stabilize),
+        request_timeout: Duration::from_millis(request_timeout),
+        replicate_every,
+        max_pending,
+        max_hops: 16,
+        max_keys: 1 << 16,
+        max_value_len: 64,
+        nonce_bits: 32,
+        request_retries,
+    };
+    Ok(SimSetup {
+        variant,
+        lossy,
+        build,
+        r,
+        n,
+        config: ip2p::sim::SimConfig {
+            chord,
+            latency_min: Duration::from_millis(latency_min),
+            latency_max: Duration::from_millis(latency_max),
+            loss,
+            wire,
+        },
+        seed,
+    })
+}
+
+/// Accepted operations not completed yet: op → (node, put key and value).
+type OpenOps<I> = std::collections::BTreeMap<u64, (u32, Option<(I, Vec<u8>)>)>;
+
+struct SimDriver<I: RingId> {
+    sim: ip2p::sim::Sim<I>,
+    r: usize,
+    /// Zave, no loss, crashes and leaves within the model's bound: the ring invariants must hold.
+    within: bool,
+    /// Check the ring invariants after every step (off while a from-scratch ring is being built).
+    checking: bool,
+    /// Dead nodes dropped from the fault-model ring after a settle found the ring ideal (their
+    /// replacements took over, no list names them any more).
+    forgotten: Vec<bool>,
+    /// Members at the last settle (or in the initial ring): only they protect others in the
+    /// fault-model bound.
+    established: Vec<bool>,
+    /// Crashes and leaves since the last settle that ended with the ring ideal and a full
+    /// replication period.
+    window: usize,
+    /// Every window had fewer than `r` crashes and leaves: `KeysHeld` must hold.
+    keys_promised: bool,
+    /// Keys whose put completed, with their values.
+    stored: Vec<(I, Vec<u8>)>,
+    /// Accepted operations not completed yet: op → (node, put key and value).
+    open: OpenOps<I>,
+    /// The environment's events so far, for the failure message.
+    trace: Vec<String>,
+    steps: u64,
+    /// Messages allowed on the wire at once.
+    flight_bound: usize,
+}
+
+impl<I: RingId> SimDriver<I> {
+    fn run(flags: u8, u: &mut Unstructured) {
+        let Ok(setup) = gen_sim_setup(flags, u) else {
+            return;
+        };
+        let within = setup.variant == Variant::Zave && !setup.lossy;
+        let c = &setup.config.chord;
+        // per node: its pending requests and their answers, one round of maintenance to every
+        // successor (stabilize, replicas, hand-over), and the answers to other nodes' requests
+        let per_node = 4 * c.max_pending as usize + 8 * (setup.r + 2) + 32;
+        let mut d = SimDriver {
+            sim: ip2p::sim::Sim::<I>::new(setup.config.clone(), setup.seed),
+            r: setup.r,
+            within,
+            checking: within,
+            forgotten: Vec::new(),
+            established: Vec::new(),
+            window: 0,
+            keys_promised: true,
+            stored: Vec::new(),
+            open: Default::default(),
+            trace: vec![format!("{setup:?}")],
+            steps: 0,
+            flight_bound: SIM_NODES * per_node,
+        };
+        if d.build(&setup).is_none() {
+            return;
+        }
+        d.establish();
+        for _ in 0..SIM_EVENTS {
+            if u.is_empty() || d.steps >= SIM_STEPS {
+                break;
+            }
+            if d.event(u).is_err() || d.event_done().is_none() {
+                break;
+            }
+        }
+        if d.steps < SIM_STEPS {
+            d.finish();
+        }
+        if std::env::var_os("CHORD_SIM_TRACE").is_some() {
+            eprintln!(
+                "{}\n  ({} steps, {} members, {} keys stored, {:?})",
+                d.trace.join("\n  "),
+                d.steps,
+                d.members().len(),
+                d.stored.len(),
+                d.sim.stats()
+            );
+        }
+    }
+
+    fn event_done(&self) -> Option<()> {
+        (self.steps < SIM_STEPS).then_some(())
+    }
+
+    // ----- building ----------------------------------------------------------------------------
+
+    fn build(&mut self, s: &SimSetup) -> Option<()> {
+        let period = s.config.chord.stabilize_every;
+        match s.build {
+            // an ideal ring of r+1 members, the others join through the protocol at once
+            1 => {
+                self.sim.add_ring(self.r + 1);
+                self.trace.push(format!("add_ring({})", self.r + 1));
+                for k in self.r + 1..s.n {
+                    let via = (k % (self.r + 1)) as u32;
+                    self.join_new(via);
+                }
+                self.check("build");
+            }
+            // from scratch: node 0 creates, the others join one at a time (no checks while the
+            // ring is smaller than r+1: Zave's invariants assume a base of r+1 members)
+            2 => {
+                self.checking = false;
+                let first = self.sim.add_random_node().ok()?;
+                self.sim.create(first).ok()?;
+                self.trace.push(format!("create {first}"));
+                for k in 1..s.n {
+                    self.join_new(k as u32 - 1);
+                    let limit = self.sim.now() + period * 40;
+                    self.run_ops_done(limit);
+                    self.run_for(period * 3);
+                }
+                self.settle("built from scratch");
+                self.checking = self.within;
+            }
+            _ => {
+                self.sim.add_ring(s.n);
+                self.trace.push(format!("add_ring({})", s.n));
+                self.check("build");
+            }
+        }
+        self.event_done()
+    }
+
+    fn join_new(&mut self, via: u32) -> Option<u32> {
+        if self.sim.len() >= SIM_NODES {
+            return None;
+        }
+        let i = self.sim.add_random_node().ok()?;
+        let ok = self.sim.join(i, via).is_ok();
+        self.trace.push(format!(
+            "node {i} ({:?}) joins via {via}: {ok}",
+            self.sim.node(i).map(|n| n.me().id)
+        ));
+        Some(i)
+    }
+
+    // ----- the environment ---------------------------------------------------------------------
+
+    fn members(&self) -> Vec<u32> {
+        (0..self.sim.len() as u32)
+            .filter(|&i| self.sim.is_member(i))
+            .collect()
+    }
+
+    fn pick(list: &[u32], u: &mut Unstructured) -> Result<Option<u32>> {
+        let b = byte(u)? as usize;
+        Ok((!list.is_empty()).then(|| list[b % list.len()]))
+    }
+
+    fn event(&mut self, u: &mut Unstructured) -> Result<()> {
+        let members = self.members();
+        match byte(u)? % 12 {
+            0 | 1 => {
+                // a join: a new node, or an idle one (its last join failed) again
+                let via = if self.within {
+                    Self::pick(&members, u)?
+                } else {
+                    Some(byte(u)? as u32 % self.sim.len().max(1) as u32)
+                };
+                let Some(via) = via else { return Ok(()) };
+                let idle: Vec<u32> = (0..self.sim.len() as u32)
+                    .filter(|&i| {
+                        self.sim.is_alive(i)
+                            && self.sim.node(i).is_some_and(|n| n.phase() == Phase::Idle)
+                    })
+                    .collect();
+                match Self::pick(&idle, u)? {
+                    Some(i) if byte(u)? & 1 == 0 && i != via => {
+                        let ok = self.sim.join(i, via);
+                        self.trace
+                            .push(format!("idle node {i} joins via {via}: {ok:?}"));
+                    }
+                    _ => {
+                        self.join_new(via);
+                    }
+                }
+                self.check("join");
+            }
+            2 => {
+                let candidates: Vec<u32> = if self.within {
+                    members
+                } else {
+                    (0..self.sim.len() as u32)
+                        .filter(|&i| self.sim.is_alive(i))
+                        .collect()
+                };
+                let Some(i) = Self::pick(&candidates, u)? else {
+                    return Ok(());
+                };
+                if self.within && !self.may_remove(i) {
+                    self.trace.push(format!("(crash {i} refused: fault model)"));
+                    return Ok(());
+                }
+                self.sim.crash(i).expect("crash a live node");
+                self.open.retain(|_, (n, _)| *n != i);
+                self.window += 1;
+                self.keys_promised &= self.window < self.r;
+                self.trace.push(format!("crash {i}"));
+                self.check("crash");
+            }
+            3 => {
+                let Some(i) = Self::pick(&members, u)? else {
+                    return Ok(());
+                };
+                if self.within && !self.may_remove(i) {
+                    self.trace.push(format!("(leave {i} refused: fault model)"));
+                    return Ok(());
+                }
+                let ok = self.sim.leave(i);
+                self.window += 1;
+                self.keys_promised &= self.window < self.r;
+                self.trace.push(format!("leave {i}: {ok:?}"));
+                self.check("leave");
+            }
+            4 | 5 => {
+                let Some(i) = Self::pick(&members, u)? else {
+                    return Ok(());
+                };
+                let key = self.sim.random_key();
+                let len = byte(u)? as usize % 8;
+                let value = u.bytes(len)?.to_vec();
+                let r = self.sim.put(i, key, value.clone());
+                self.trace.push(format!("put {key:?} at {i}: {r:?}"));
+                if let Ok(op) = r {
+                    self.open.insert(op.0, (i, Some((key, value))));
+                }
+                self.check("put");
+            }
+            6 | 7 => {
+                let Some(i) = Self::pick(&members, u)? else {
+                    return Ok(());
+                };
+                let b = byte(u)? as usize;
+                let key = if b < 0xc0 && !self.stored.is_empty() {
+                    self.stored[b % self.stored.len()].0
+                } else {
+                    self.sim.random_key()
+                };
+                let r = if b & 1 == 0 {
+                    self.sim.get(i, key)
+                } else {
+                    self.sim.lookup(i, key)
+                };
+                self.trace.push(format!("get/lookup {key:?} at {i}: {r:?}"));
+                if let Ok(op) = r {
+                    self.open.insert(op.0, (i, None));
+                }
+                self.check("get");
+            }
+            8 | 9 => {
+                let dt = Duration::from_millis(byte(u)? as u64 * 10);
+                self.trace.push(format!("run for {dt:?}"));
+                self.run_for(dt);
+            }
+            10 => {
+                let n = byte(u)? % 64;
+                self.trace.push(format!("{n} steps"));
+                for _ in 0..n {
+                    self.step();
+                }
+            }
+            _ => {
+                if self.within || byte(u)? & 1 == 0 {
+                    self.trace.push("settle".into());
+                    self.settle("settle");
+                } else {
+                    let loss = (byte(u)? % 51) as f64 / 100.0;
+                    self.trace.push(format!("loss {loss}"));
+                    self.sim.set_loss(loss);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The model's bound on crashes, applied to graceful leaves too, blind to protocol state:
+    /// after `i` crashes or leaves, more than `r` established members stay alive, and every live
+    /// member has a live established member among the `r` nodes that follow it in identifier order
+    /// among the nodes that have been members.
+    ///
+    /// - Dead nodes and nodes that left count (as gone) until a settle has seen the ring repaired
+    ///   without them: a leave tells only the leaver's neighbours, so a node further back that
+    ///   lists the leaver learns of it only through them, exactly as of a crash.
+    /// - A node that joined since the last settle protects nobody yet: the nodes before it do not
+    ///   list it until stabilization has run. (Counting it at once, as the model's bound does, let
+    ///   a crash and a leave within one round take both entries of an `r = 2` list: see
+    ///   `spec/fuzzing.md`.)
+    fn may_remove(&self, i: u32) -> bool {
+        let nodes = self.sim.nodes();
+        let mut ring: Vec<(I, usize)> = (0..nodes.len())
+            .filter(|&j| {
+                matches!(nodes[j].phase(), Phase::Member | Phase::Left)
+                    && !self.forgotten.get(j).copied().unwrap_or(false)
+            })
+            .map(|j| (nodes[j].me().id, j))
+            .collect();
+        ring.sort_unstable();
+        let up = |j: usize| {
+            j != i as usize
+                && self.sim.is_member(j as u32)
+                && self.established.get(j).copied().unwrap_or(false)
+        };
+        let live = ring.iter().filter(|&&(_, j)| up(j)).count();
+        let r = self.r;
+        live > r
+            && ring
+                .iter()
+                .enumerate()
+                .filter(|&(_, &(_, m))| m != i as usize && self.sim.is_member(m as u32))
+                .all(|(k, _)| (1..=r.min(ring.len() - 1)).any(|d| up(ring[(k + d) % ring.len()].1)))
+    }
+
+    /// The members now are established (the ring was just found ideal).
+    fn establish(&mut self) {
+        self.established = (0..self.sim.len() as u32)
+            .map(|i| self.sim.is_member(i))
+            .collect();
+    }
+
+    // ----- running and checking ----------------------------------------------------------------
+
+    fn step(&mut self) -> bool {
+        if self.steps >= SIM_STEPS || !self.sim.step() {
+            return false;
+        }
+        self.steps += 1;
+        self.check("step");
+        true
+    }
+
+    fn run_until(&mut self, t: Time) {
+        while self.sim.next_event_time().is_some_and(|at| at <= t) {
+            if !self.step() {
+                return;
+            }
+        }
+        self.sim.run_until(t);
+    }
+
+    fn run_for(&mut self, d: Duration) {
+        let t = self.sim.now() + d;
+        self.run_until(t);
+    }
+
+    /// Run until every operation has ended or until `limit`.
+    fn run_ops_done(&mut self, limit: Time) -> bool {
+        while self.sim.ops_in_flight() > 0 {
+            match self.sim.next_event_time() {
+                Some(at) if at <= limit => {
+                    if !self.step() {
+                        return false;
+                    }
+                }
+                _ => return false,
+            }
+        }
+        true
+    }
+
+    fn fail(&self, what: &str) -> ! {
+        let nodes: Vec<String> = self
+            .sim
+            .nodes()
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                format!(
+                    "node {i} {:?} {}{:?}: succs {:?} pred {:?} keys {}",
+                    n.me().id,
+                    if self.sim.is_alive(i as u32) {
+                        ""
+                    } else {
+                        "DEAD "
+                    },
+                    n.phase(),
+                    n.successors().iter().map(|p| p.addr).collect::<Vec<_>>(),
+                    n.predecessor().map(|p| p.addr),
+                    n.store().len()
+                )
+            })
+            .collect();
+        panic!(
+            "chord_sim: {what}\nscenario:\n  {}\nnodes:\n  {}",
+            self.trace.join("\n  "),
+            nodes.join("\n  ")
+        );
+    }
+
+    /// The checks after every step.
+    fn check(&mut self, at: &str) {
+        for rec in self.sim.take_events() {
+            let op = match rec.event {
+                Event::LookupDone { op, .. }
+                | Event::GetDone { op, .. }
+                | Event::OpFailed { op, .. } => op,
+                Event::PutDone { op, .. } => op,
+                _ => continue,
+            };
+            match self.open.remove(&op.0) {
+                Some((node, put)) => {
+                    if node != rec.node {
+                        self.fail(&format!("{op:?} of node {node} completed at {}", rec.node));
+                    }
+                    if let (Event::PutDone { .. }, Some(kv)) = (&rec.event, put) {
+                        self.stored.push(kv);
+                    }
+                }
+                None => self.fail(&format!(
+                    "{op:?} completed twice or never accepted ({:?})",
+                    rec.event
+                )),
+            }
+        }
+        let st = self.sim.stats();
+        if st.timer_stalls != 0 {
+            self.fail("a node left a deadline at or before now after handle_timeout");
+        }
+        if self.sim.messages_in_flight() > self.flight_bound {
+            self.fail(&format!(
+                "{} messages in flight (bound {})",
+                self.sim.messages_in_flight(),
+                self.flight_bound
+            ));
+        }
+        for (i, n) in self.sim.nodes().iter().enumerate() {
+            if !self.sim.is_alive(i as u32) {
+                continue;
+            }
+            let c = n.config();
+            if n.pending_requests() > c.max_pending as usize
+                || n.successors().len() > self.r
+                || n.store().len() > c.max_keys as usize
+            {
+                self.fail(&format!(
+                    "node {i}: {} pending, {} successors, {} keys",
+                    n.pending_requests(),
+                    n.successors().len(),
+                    n.store().len()
+                ));
+            }
+        }
+        if self.checking {
+            if let Err(inv) = self.sim.check_invariants() {
+                self.fail(&format!(
+                    "{} violated after {at} at {} (within the fault model)",
+                    inv.name(),
+                    self.sim.now()
+                ));
+            }
+        }
+    }
+
+    /// How long every operation may take: every hop, then the owner and its alternates, each
+    /// request tried `request_retries + 1` times.
+    fn op_bound(&self) -> Duration {
+        let c = &self.sim.config().chord;
+        let rounds = (c.max_hops as u32 + 4 + MAX_HINTS as u32) * (c.request_retries as u32 + 1);
+        c.request_timeout * rounds + c.stabilize_every * 2
+    }
+
+    /// Let the network settle: every operation ends; within the fault model the ring becomes
+    /// ideal among the live members, stays so through a replication period, and every stored key
+    /// is still held (`KeysHeld`) if no window had `r` crashes and leaves.
+    fn settle(&mut self, why: &str) {
+        let limit = self.sim.now() + self.op_bound();
+        if !self.run_ops_done(limit) {
+            if self.steps >= SIM_STEPS {
+                return;
+            }
+            self.fail(&format!(
+                "{} operations never ended ({why}): {:?}",
+                self.sim.ops_in_flight(),
+                self.open
+            ));
+        }
+        if !self.within {
+            return;
+        }
+        let c = self.sim.config().chord.clone();
+        let mut ideal = self.sim.check_ring();
+        for _ in 0..4 * SIM_NODES {
+            if ideal.is_ok() || self.steps >= SIM_STEPS {
+                break;
+            }
+            self.run_for(c.stabilize_every);
+            ideal = self.sim.check_ring();
+        }
+        if self.steps >= SIM_STEPS {
+            return;
+        }
+        if let Err(e) = ideal {
+            self.fail(&format!(
+                "the ring is not ideal after settling ({why}): {e}"
+            ));
+        }
+        // a full replication period on the ideal ring: every owner pushes its keys
+        self.run_for(c.stabilize_every * (c.replicate_every + 2));
+        if self.steps >= SIM_STEPS {
+            return;
+        }
+        if let Err(e) = self.sim.check_ring() {
+            self.fail(&format!("the ideal ring changed by itself ({why}): {e}"));
+        }
+        if self.keys_promised {
+            let keys: Vec<I> = self.stored.iter().map(|(k, _)| *k).collect();
+            if !self.sim.keys_held(&keys) {
+                let lost: Vec<I> = keys
+                    .iter()
+                    .copied()
+                    .filter(|k| !self.sim.keys_held(&[*k]))
+                    .collect();
+                self.fail(&format!(
+                    "{} violated ({why}): keys {lost:?} lost",
+                    invariants::KEYS_HELD
+                ));
+            }
+        }
+        // repaired: the dead are out of every list, the keys back on r + 1 nodes, every member
+        // in its predecessors' lists
+        self.establish();
+        self.forgotten = (0..self.sim.len() as u32)
+            .map(|i| {
+                !self.sim.is_alive(i) || self.sim.node(i).is_some_and(|n| n.phase() == Phase::Left)
+            })
+            .collect();
+        self.window = 0;
+    }
+
+    fn finish(&mut self) {
+        // the network calms down: no more loss
+        self.sim.set_loss(0.0);
+        self.trace.push("end: loss off, settle".into());
+        self.settle("end of scenario");
+    }
+}
+
+/// Seed scenarios for `chord_sim`, written in the byte format [`chord_sim`] reads: a flags byte
+/// (bit 0 Original, bit 1 lossy, bit 2 fingers, bit 3 wire codec, bit 4 `SmallId<8>` ids, bits
+/// 5-6 how the ring is built), `r`, `n`, stabilize period, replication period, `max_pending`,
+/// retries, latency, (loss when lossy), request time-out, a 16-bit seed, then events.
+pub fn sim_seeds() -> Vec<(String, Vec<u8>)> {
+    // r = 2, n = 8, 500 ms, replicate every 2 ticks, 16 pending, 1 retry, latency 1..30 ms,
+    // time-out 160 ms, seed 7
+    const HEAD: [u8; 10] = [0, 5, 4, 1, 12, 1, 20, 2, 7, 0];
+    // events
+    const PUT_A: [u8; 6] = [4, 0, 3, b'a', b'b', b'c'];
+    const PUT_B: [u8; 4] = [5, 3, 1, b'x'];
+    const CHURN: [u8; 21] = [
+        8, 50, // run 500 ms
+        0, 2, 0, // a new node joins via member 2
+        9, 100, // run 1 s
+        2, 1, // crash member 1
+        8, 200, // run 2 s
+        6, 0, 0, // get a stored key at member 0
+        7, 1, 1, // lookup a stored key at member 1
+        3, 4, // member 4 leaves
+        10, 40, // 40 simulator steps
+    ];
+    const END: [u8; 5] = [11, 2, 5, 8, 255]; // settle, crash, run
+    let scenario = |flags: u8, head: &[u8], extra: &[u8]| {
+        let mut s = vec![flags];
+        s.extend_from_slice(head);
+        s.extend_from_slice(&PUT_A);
+        s.extend_from_slice(&PUT_B);
+        s.extend_from_slice(&CHURN);
+        s.extend_from_slice(extra);
+        s.extend_from_slice(&END);
+        s
+    };
+    let mut out = vec![
+        ("zave-ring-churn".into(), scenario(0, &HEAD, &[])),
+        // fingers and the wire codec; r + 1 members, the rest join through the protocol at once
+        (
+            "zave-fingers-wire-joins".into(),
+            scenario(0x2c, &[1, 7, 2, 2, 20, 0, 40, 5, 9, 1], &[0, 0, 0, 1, 3, 0]),
+        ),
+        // ids on 256 points, the ring built from scratch
+        (
+            "zave-small-from-scratch".into(),
+            scenario(0x50, &[0, 2, 1, 3, 30, 2, 5, 1, 3, 0], &[2, 0, 2, 1]),
+        ),
+        // the original protocol: only safety is checked
+        (
+            "original-churn".into(),
+            scenario(0x01, &HEAD, &[2, 0, 2, 1, 2, 2]),
+        ),
+    ];
+    // lossy: 30% loss, latencies up to 400 ms (beyond the time-out), then loss changes
+    let mut lossy = vec![0x06, 1, 6, 2, 0, 8, 2, 100, 30, 3, 11, 0];
+    lossy.extend_from_slice(&PUT_A);
+    lossy.extend_from_slice(&CHURN);
+    lossy.extend_from_slice(&[11, 1, 10, 2, 3, 8, 255, 11, 1, 50, 0, 5, 0]);
+    out.push(("lossy-churn".into(), lossy));
     out
 }
