@@ -3,7 +3,7 @@
 //! fuzzer fails CI forever after.
 //!
 //! The target bodies live in `fuzz/src/lib.rs`, included here as a module. To (re)write the seed
-//! inputs: `cargo test --test fuzz_corpus -- --ignored write_seeds`.
+//! inputs: `IP2P_WRITE_SEEDS=1 cargo test --test fuzz_corpus seeds`.
 
 #[path = "../fuzz/src/lib.rs"]
 mod fuzz_lib;
@@ -76,19 +76,33 @@ fn seeds_pass() {
     }
 }
 
-/// Writes the seed inputs into the corpora (`seed-<name>`). Run by hand after changing the seeds.
+/// The committed seed files (`seed-<name>`) are exactly what the seed generators in
+/// `fuzz/src/lib.rs` produce today: a change to the wire format or to a scenario encoding that
+/// leaves stale seeds behind fails here. `IP2P_WRITE_SEEDS=1 cargo test --test fuzz_corpus seeds`
+/// rewrites them instead.
 #[test]
-#[ignore = "writes files; run by hand"]
-fn write_seeds() {
+fn seeds_are_current() {
+    let write = std::env::var_os("IP2P_WRITE_SEEDS").is_some();
+    let mut stale = Vec::new();
     for (target, seeds) in [
         ("chord_wire", fuzz_lib::wire_seeds()),
         ("chord_node", fuzz_lib::node_seeds()),
         ("chord_sim", fuzz_lib::sim_seeds()),
     ] {
         let dir = corpus_dir(target);
-        std::fs::create_dir_all(&dir).expect("corpus dir");
+        assert!(!seeds.is_empty(), "{target} has no seeds");
         for (name, bytes) in seeds {
-            std::fs::write(dir.join(format!("seed-{name}")), bytes).expect("write seed");
+            let path = dir.join(format!("seed-{name}"));
+            if write {
+                std::fs::create_dir_all(&dir).expect("corpus dir");
+                std::fs::write(&path, &bytes).expect("write seed");
+            } else if std::fs::read(&path).ok().as_deref() != Some(&bytes[..]) {
+                stale.push(path.display().to_string());
+            }
         }
     }
+    assert!(
+        stale.is_empty(),
+        "stale or missing seed files (rewrite with IP2P_WRITE_SEEDS=1): {stale:?}"
+    );
 }
