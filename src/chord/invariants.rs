@@ -18,8 +18,10 @@
 //! | `NoDuplicates` | no list names a node twice, and no two live members share an identifier |
 //! | `KeysHeld` | (ours) every stored key is held by at least one live member (its owner or a replica) |
 
+use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
+use arrayvec::ArrayVec;
 
 use super::{between, Address, Node, Phase, RingId};
 
@@ -38,6 +40,28 @@ macro_rules! indexed {
     )*};
 }
 indexed!(u8, u16, u32, usize);
+
+/// Something that holds a node: the node itself, or a shared pointer to it (the model keeps its
+/// nodes behind [`Arc`] so that a step copies only the node it changes). Every check takes a
+/// slice of either.
+pub trait AsNode<I, A> {
+    /// The node.
+    fn node(&self) -> &Node<I, A>;
+}
+
+impl<I, A> AsNode<I, A> for Node<I, A> {
+    #[inline]
+    fn node(&self) -> &Node<I, A> {
+        self
+    }
+}
+
+impl<I, A, T: AsNode<I, A>> AsNode<I, A> for Arc<T> {
+    #[inline]
+    fn node(&self) -> &Node<I, A> {
+        (**self).node()
+    }
+}
 
 /// One of Zave's named invariants (and ours, `KeysHeld`, which needs the set of stored keys and is
 /// checked by [`keys_held`]).
@@ -84,6 +108,10 @@ impl Invariant {
 /// The name of the key invariant checked by [`keys_held`].
 pub const KEYS_HELD: &str = "KeysHeld";
 
+/// Node counts up to which the checks run without touching the heap (models have at most 12
+/// nodes; simulations with more fall back to vectors). Same algorithm either way.
+const SMALL: usize = 32;
+
 /// The best-successor graph of the live members, and its rings.
 pub struct Shape {
     /// `member[i]`: node `i` is alive and has joined.
@@ -98,63 +126,133 @@ pub struct Shape {
     pub stranded: usize,
 }
 
-impl Shape {
-    /// Compute the shape of `nodes`, where `alive(i)` tells whether node `i` is up.
-    pub fn of<I: RingId, A: Indexed>(nodes: &[Node<I, A>], alive: impl Fn(usize) -> bool) -> Shape {
-        let n = nodes.len();
-        let member: Vec<bool> = (0..n)
-            .map(|i| alive(i) && nodes[i].phase() == Phase::Member)
-            .collect();
-        let best: Vec<Option<usize>> = (0..n)
-            .map(|i| {
-                if !member[i] {
-                    return None;
-                }
-                let s = nodes[i].successors();
-                if s.is_empty() {
-                    return Some(i);
-                }
+/// A [`Shape`] whose per-node tables live in borrowed slices (the stack, for small rings).
+#[derive(Clone, Copy)]
+struct View<'a> {
+    member: &'a [bool],
+    best: &'a [Option<usize>],
+    on_ring: &'a [bool],
+    rings: usize,
+}
+
+/// Fill `member`, `best` and `on_ring` (each of length `nodes.len()`, `on_ring` all false) and
+/// count rings and stranded members. `mark` (all 0) and `walk` are scratch space of the same
+/// length.
+fn compute<I: RingId, A: Indexed, N: AsNode<I, A>>(
+    nodes: &[N],
+    alive: &dyn Fn(usize) -> bool,
+    member: &mut [bool],
+    best: &mut [Option<usize>],
+    on_ring: &mut [bool],
+    mark: &mut [u8],
+    walk: &mut [usize],
+) -> (usize, usize) {
+    let n = nodes.len();
+    for i in 0..n {
+        member[i] = alive(i) && nodes[i].node().phase() == Phase::Member;
+    }
+    for i in 0..n {
+        best[i] = if !member[i] {
+            None
+        } else {
+            let s = nodes[i].node().successors();
+            if s.is_empty() {
+                Some(i)
+            } else {
                 s.iter()
                     .map(|p| p.addr.index())
                     .find(|&j| j < n && member[j])
-            })
-            .collect();
-        // cycles of a functional graph: 0 unvisited, 1 on the current walk, 2 finished
-        let mut mark = vec![0u8; n];
-        let mut on_ring = vec![false; n];
-        let mut rings = 0;
-        let mut stranded = 0;
-        let mut walk = Vec::new();
-        for start in 0..n {
-            if !member[start] || mark[start] != 0 {
-                continue;
             }
-            walk.clear();
-            let mut cur = Some(start);
-            while let Some(c) = cur {
-                if mark[c] == 2 {
-                    break;
-                }
-                if mark[c] == 1 {
-                    // closed a new cycle: everything on the walk from c on
-                    rings += 1;
-                    let from = walk.iter().position(|&w| w == c).unwrap_or(0);
-                    for &w in &walk[from..] {
-                        on_ring[w] = true;
-                    }
-                    break;
-                }
-                mark[c] = 1;
-                walk.push(c);
-                cur = best[c];
-                if cur.is_none() {
-                    stranded += 1;
-                }
+        };
+    }
+    // cycles of a functional graph: 0 unvisited, 1 on the current walk, 2 finished
+    let mut rings = 0;
+    let mut stranded = 0;
+    for start in 0..n {
+        if !member[start] || mark[start] != 0 {
+            continue;
+        }
+        let mut len = 0;
+        let mut cur = Some(start);
+        while let Some(c) = cur {
+            if mark[c] == 2 {
+                break;
             }
-            for &w in &walk {
-                mark[w] = 2;
+            if mark[c] == 1 {
+                // closed a new cycle: everything on the walk from c on
+                rings += 1;
+                let from = walk[..len].iter().position(|&w| w == c).unwrap_or(0);
+                for &w in &walk[from..len] {
+                    on_ring[w] = true;
+                }
+                break;
+            }
+            mark[c] = 1;
+            walk[len] = c;
+            len += 1;
+            cur = best[c];
+            if cur.is_none() {
+                stranded += 1;
             }
         }
+        for &w in &walk[..len] {
+            mark[w] = 2;
+        }
+    }
+    (rings, stranded)
+}
+
+/// Compute the shape of `nodes` on the stack (`nodes.len() <= SMALL`) and hand it to `f`.
+fn with_small_shape<I: RingId, A: Indexed, N: AsNode<I, A>, R>(
+    nodes: &[N],
+    alive: &dyn Fn(usize) -> bool,
+    f: impl FnOnce(View<'_>) -> R,
+) -> R {
+    let n = nodes.len();
+    debug_assert!(n <= SMALL);
+    let mut member = [false; SMALL];
+    let mut best = [None; SMALL];
+    let mut on_ring = [false; SMALL];
+    let mut mark = [0u8; SMALL];
+    let mut walk = [0usize; SMALL];
+    let (rings, _) = compute(
+        nodes,
+        alive,
+        &mut member[..n],
+        &mut best[..n],
+        &mut on_ring[..n],
+        &mut mark[..n],
+        &mut walk[..n],
+    );
+    f(View {
+        member: &member[..n],
+        best: &best[..n],
+        on_ring: &on_ring[..n],
+        rings,
+    })
+}
+
+impl Shape {
+    /// Compute the shape of `nodes`, where `alive(i)` tells whether node `i` is up.
+    pub fn of<I: RingId, A: Indexed, N: AsNode<I, A>>(
+        nodes: &[N],
+        alive: impl Fn(usize) -> bool,
+    ) -> Shape {
+        let n = nodes.len();
+        let mut member = vec![false; n];
+        let mut best = vec![None; n];
+        let mut on_ring = vec![false; n];
+        let mut mark = vec![0u8; n];
+        let mut walk = vec![0usize; n];
+        let (rings, stranded) = compute(
+            nodes,
+            &alive,
+            &mut member,
+            &mut best,
+            &mut on_ring,
+            &mut mark,
+            &mut walk,
+        );
         Shape {
             member,
             best,
@@ -164,6 +262,17 @@ impl Shape {
         }
     }
 
+    fn view(&self) -> View<'_> {
+        View {
+            member: &self.member,
+            best: &self.best,
+            on_ring: &self.on_ring,
+            rings: self.rings,
+        }
+    }
+}
+
+impl View<'_> {
     fn reaches_ring(&self, mut i: usize) -> bool {
         // a walk of at most n steps either meets the ring or a dead end
         for _ in 0..=self.best.len() {
@@ -180,23 +289,32 @@ impl Shape {
 }
 
 /// Does `inv` hold over `nodes`?
-pub fn holds<I: RingId, A: Indexed>(
+pub fn holds<I: RingId, A: Indexed, N: AsNode<I, A>>(
     inv: Invariant,
-    nodes: &[Node<I, A>],
+    nodes: &[N],
     alive: impl Fn(usize) -> bool,
 ) -> bool {
     match inv {
         Invariant::OrderedSuccessorLists => ordered_successor_lists(nodes, &alive),
         Invariant::NoDuplicates => no_duplicates(nodes, &alive),
+        _ if nodes.len() <= SMALL => with_small_shape(nodes, &alive, |v| holds_view(inv, nodes, v)),
         _ => holds_on(inv, nodes, &Shape::of(nodes, &alive)),
     }
 }
 
 /// Does `inv` hold, given the [`Shape`] already computed (saves recomputing it per invariant)?
-pub fn holds_on<I: RingId, A: Indexed>(
+pub fn holds_on<I: RingId, A: Indexed, N: AsNode<I, A>>(
     inv: Invariant,
-    nodes: &[Node<I, A>],
+    nodes: &[N],
     shape: &Shape,
+) -> bool {
+    holds_view(inv, nodes, shape.view())
+}
+
+fn holds_view<I: RingId, A: Indexed, N: AsNode<I, A>>(
+    inv: Invariant,
+    nodes: &[N],
+    shape: View<'_>,
 ) -> bool {
     match inv {
         Invariant::AtLeastOneRing => shape.rings >= 1 || !shape.member.iter().any(|&m| m),
@@ -211,38 +329,58 @@ pub fn holds_on<I: RingId, A: Indexed>(
 }
 
 /// The first invariant that fails, if any.
-pub fn first_violation<I: RingId, A: Indexed>(
-    nodes: &[Node<I, A>],
+pub fn first_violation<I: RingId, A: Indexed, N: AsNode<I, A>>(
+    nodes: &[N],
     alive: impl Fn(usize) -> bool,
 ) -> Option<Invariant> {
-    let shape = Shape::of(nodes, &alive);
-    Invariant::ALL
-        .into_iter()
-        .find(|&inv| !holds_on(inv, nodes, &shape))
+    let find = |v: View<'_>| {
+        Invariant::ALL
+            .into_iter()
+            .find(|&inv| !holds_view(inv, nodes, v))
+    };
+    if nodes.len() <= SMALL {
+        with_small_shape(nodes, &alive, find)
+    } else {
+        find(Shape::of(nodes, &alive).view())
+    }
 }
 
-fn ordered_ring<I: RingId, A: Indexed>(nodes: &[Node<I, A>], shape: &Shape) -> bool {
+fn ordered_ring<I: RingId, A: Indexed, N: AsNode<I, A>>(nodes: &[N], shape: View<'_>) -> bool {
     // each ring member's best successor must be the next ring member in identifier order
-    let mut ring: Vec<(I, usize)> = (0..nodes.len())
+    let on_ring = (0..nodes.len())
         .filter(|&i| shape.on_ring[i])
-        .map(|i| (nodes[i].me().id, i))
-        .collect();
+        .map(|i| (nodes[i].node().me().id, i));
+    if nodes.len() <= SMALL {
+        let mut ring: ArrayVec<(I, usize), SMALL> = on_ring.collect();
+        ordered_ring_in(nodes, shape, &mut ring)
+    } else {
+        let mut ring: Vec<(I, usize)> = on_ring.collect();
+        ordered_ring_in(nodes, shape, &mut ring)
+    }
+}
+
+fn ordered_ring_in<I: RingId, A: Indexed, N: AsNode<I, A>>(
+    nodes: &[N],
+    shape: View<'_>,
+    ring: &mut [(I, usize)],
+) -> bool {
     if ring.len() <= 1 {
         return true;
     }
     ring.sort_unstable();
+    let ring = &*ring;
     let pos = |i: usize| ring.iter().position(|&(_, j)| j == i);
     // with several rings, order each one among its own members
     if shape.rings > 1 {
         return (0..nodes.len()).filter(|&i| shape.on_ring[i]).all(|i| {
             let Some(s) = shape.best[i] else { return false };
-            let (a, b) = (nodes[i].me().id, nodes[s].me().id);
+            let (a, b) = (nodes[i].node().me().id, nodes[s].node().me().id);
             !(0..nodes.len()).any(|m| {
                 m != i
                     && m != s
                     && shape.on_ring[m]
                     && same_cycle(shape, i, m)
-                    && between(&a, &nodes[m].me().id, &b)
+                    && between(&a, &nodes[m].node().me().id, &b)
             })
         });
     }
@@ -252,7 +390,7 @@ fn ordered_ring<I: RingId, A: Indexed>(nodes: &[Node<I, A>], shape: &Shape) -> b
     })
 }
 
-fn same_cycle(shape: &Shape, a: usize, b: usize) -> bool {
+fn same_cycle(shape: View<'_>, a: usize, b: usize) -> bool {
     let mut c = a;
     for _ in 0..shape.best.len() {
         match shape.best[c] {
@@ -265,11 +403,11 @@ fn same_cycle(shape: &Shape, a: usize, b: usize) -> bool {
     false
 }
 
-fn ordered_successor_lists<I: RingId, A: Indexed>(
-    nodes: &[Node<I, A>],
+fn ordered_successor_lists<I: RingId, A: Indexed, N: AsNode<I, A>>(
+    nodes: &[N],
     alive: &dyn Fn(usize) -> bool,
 ) -> bool {
-    nodes.iter().enumerate().all(|(i, n)| {
+    nodes.iter().map(AsNode::node).enumerate().all(|(i, n)| {
         if !alive(i) || n.phase() != Phase::Member {
             return true;
         }
@@ -279,11 +417,11 @@ fn ordered_successor_lists<I: RingId, A: Indexed>(
     })
 }
 
-fn no_duplicates<I: RingId, A: Indexed>(
-    nodes: &[Node<I, A>],
+fn no_duplicates<I: RingId, A: Indexed, N: AsNode<I, A>>(
+    nodes: &[N],
     alive: &dyn Fn(usize) -> bool,
 ) -> bool {
-    let lists_ok = nodes.iter().enumerate().all(|(i, n)| {
+    let lists_ok = nodes.iter().map(AsNode::node).enumerate().all(|(i, n)| {
         let s = n.successors();
         !alive(i)
             || s.iter()
@@ -293,25 +431,34 @@ fn no_duplicates<I: RingId, A: Indexed>(
     if !lists_ok {
         return false;
     }
-    let mut ids: Vec<I> = (0..nodes.len())
-        .filter(|&i| alive(i) && nodes[i].phase() == Phase::Member)
-        .map(|i| nodes[i].me().id)
-        .collect();
-    let len = ids.len();
+    let ids = (0..nodes.len())
+        .filter(|&i| alive(i) && nodes[i].node().phase() == Phase::Member)
+        .map(|i| nodes[i].node().me().id);
+    if nodes.len() <= SMALL {
+        let mut ids: ArrayVec<I, SMALL> = ids.collect();
+        distinct(&mut ids)
+    } else {
+        let mut ids: Vec<I> = ids.collect();
+        distinct(&mut ids)
+    }
+}
+
+/// No two equal entries (sorts `ids`).
+fn distinct<I: Ord>(ids: &mut [I]) -> bool {
     ids.sort_unstable();
-    ids.dedup();
-    ids.len() == len
+    ids.windows(2).all(|w| w[0] != w[1])
 }
 
 /// `KeysHeld`: every key in `keys` is held by at least one live member.
-pub fn keys_held<I: RingId, A: Indexed>(
-    nodes: &[Node<I, A>],
+pub fn keys_held<I: RingId, A: Indexed, N: AsNode<I, A>>(
+    nodes: &[N],
     alive: impl Fn(usize) -> bool,
     keys: &[I],
 ) -> bool {
     keys.iter().all(|k| {
         nodes
             .iter()
+            .map(AsNode::node)
             .enumerate()
             .any(|(i, n)| alive(i) && n.phase() == Phase::Member && n.store().contains_key(k))
     })
