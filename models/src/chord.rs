@@ -28,6 +28,8 @@
 //! spread between them.
 
 use std::fmt::Write as _;
+use std::ops::{Deref, Index, IndexMut};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ip2p::chord::invariants::{self, Invariant};
@@ -59,7 +61,7 @@ pub struct Envelope {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct State {
     /// The nodes, index = address.
-    pub nodes: Vec<ModelNode>,
+    pub nodes: Nodes,
     /// Bit `i` set: node `i` is up.
     pub alive: u16,
     /// Messages in flight, sorted and without duplicates.
@@ -70,6 +72,46 @@ pub struct State {
     pub fails_left: u8,
     /// Keys stored (for `KeysHeld`).
     pub keys: Vec<Id>,
+}
+
+/// The nodes of a state, each behind an [`Arc`]: cloning a state shares every node, and a step
+/// copies only the node it changes ([`Arc::make_mut`] in [`IndexMut`]). Hash, equality and
+/// `Debug` are those of the plain list of nodes, so fingerprints are the same as with a
+/// `Vec<ModelNode>`. Index it like a slice of nodes; it derefs to the slice of `Arc`s (which every
+/// [`invariants`] check takes).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Nodes(Vec<Arc<ModelNode>>);
+
+impl Deref for Nodes {
+    type Target = [Arc<ModelNode>];
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl Index<usize> for Nodes {
+    type Output = ModelNode;
+    fn index(&self, i: usize) -> &ModelNode {
+        &self.0[i]
+    }
+}
+
+impl IndexMut<usize> for Nodes {
+    fn index_mut(&mut self, i: usize) -> &mut ModelNode {
+        Arc::make_mut(&mut self.0[i])
+    }
+}
+
+impl FromIterator<ModelNode> for Nodes {
+    fn from_iter<T: IntoIterator<Item = ModelNode>>(iter: T) -> Self {
+        Nodes(iter.into_iter().map(Arc::new).collect())
+    }
+}
+
+impl std::fmt::Debug for Nodes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.iter().map(|n| &**n)).finish()
+    }
 }
 
 impl State {
@@ -230,9 +272,14 @@ impl ChordModel {
         let up = |j: usize| after & (1 << j) != 0;
         let r = self.successors as usize;
         // every node that has been a member, alive or dead, in identifier order (index = id)
-        let ring: Vec<usize> = (0..s.nodes.len())
-            .filter(|&j| s.nodes[j].phase() == Phase::Member)
-            .collect();
+        // (on the stack: this runs for every node of every state; at most 16 nodes, `alive` is a u16)
+        let mut buf = [0usize; 16];
+        let mut len = 0;
+        for j in (0..s.nodes.len()).filter(|&j| s.nodes[j].phase() == Phase::Member) {
+            buf[len] = j;
+            len += 1;
+        }
+        let ring = &buf[..len];
         let live = ring.iter().filter(|&&j| up(j)).count();
         live > r
             && ring
@@ -296,7 +343,7 @@ impl Model for ChordModel {
             }
         }
         vec![State {
-            nodes,
+            nodes: nodes.into_iter().collect(),
             alive: ((1u32 << n) - 1) as u16,
             net: Vec::new(),
             joins_left: self.joins,
