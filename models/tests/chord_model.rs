@@ -9,7 +9,8 @@ use ip2p_models::chord::{ideal, key_at_owner, ChordModel, State};
 use stateright::Model;
 
 fn all_members_alive(s: &State) -> bool {
-    s.alive.count_ones() as usize == s.nodes.len() && s.nodes.iter().all(|n| n.phase() == Phase::Member)
+    s.alive.count_ones() as usize == s.nodes.len()
+        && s.nodes.iter().all(|n| n.phase() == Phase::Member)
 }
 
 /// Breadth-first search of the real model for the first state that satisfies `goal`.
@@ -39,26 +40,53 @@ fn find(model: &ChordModel, goal: impl Fn(&State) -> bool, limit: usize) -> Opti
 
 #[test]
 fn the_joiner_receives_the_keys_it_now_owns() {
-    let b = Bounds { nodes: Some(4), failures: Some(0), ..Bounds::default() };
+    let b = Bounds {
+        nodes: Some(4),
+        failures: Some(0),
+        ..Bounds::default()
+    };
     let model = ChordModel::new(Variant::Zave, true, &b).expect("bounds");
-    let quiet = find(&model, |s| s.net.is_empty() && ideal(s) && all_members_alive(s), 2_000_000)
-        .expect("a quiet ideal ring with the joiner in it is reachable");
+    let quiet = find(
+        &model,
+        |s| s.net.is_empty() && ideal(s) && all_members_alive(s),
+        2_000_000,
+    )
+    .expect("a quiet ideal ring with the joiner in it is reachable");
     // the key sits at the joiner's id: the joiner is its owner now, and must hold it
     let key = quiet.keys[0];
-    let joiner = quiet.nodes.iter().position(|n| n.me().id == key).expect("the joiner owns the key");
-    assert!(quiet.nodes[joiner].store().contains_key(&key), "hand-over on join lost the key");
+    let joiner = quiet
+        .nodes
+        .iter()
+        .position(|n| n.me().id == key)
+        .expect("the joiner owns the key");
+    assert!(
+        quiet.nodes[joiner].store().contains_key(&key),
+        "hand-over on join lost the key"
+    );
     assert!(key_at_owner(&model, &quiet));
 }
 
 #[test]
 fn key_at_owner_fails_when_the_owner_lacks_the_key() {
-    let b = Bounds { nodes: Some(4), failures: Some(0), ..Bounds::default() };
+    let b = Bounds {
+        nodes: Some(4),
+        failures: Some(0),
+        ..Bounds::default()
+    };
     let model = ChordModel::new(Variant::Zave, true, &b).expect("bounds");
-    let mut quiet = find(&model, |s| s.net.is_empty() && ideal(s) && all_members_alive(s), 2_000_000)
-        .expect("reachable");
+    let mut quiet = find(
+        &model,
+        |s| s.net.is_empty() && ideal(s) && all_members_alive(s),
+        2_000_000,
+    )
+    .expect("reachable");
     // rebuild the owner without its store: same pointers, no key
     let key = quiet.keys[0];
-    let joiner = quiet.nodes.iter().position(|n| n.me().id == key).expect("owner");
+    let joiner = quiet
+        .nodes
+        .iter()
+        .position(|n| n.me().id == key)
+        .expect("owner");
     let n = &quiet.nodes[joiner];
     let bare = ip2p::chord::Node::with_state(
         n.me(),
