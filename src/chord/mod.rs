@@ -566,6 +566,9 @@ const MAX_DEAD: usize = 8;
 /// Next hops or alternates carried in one answer.
 type Hints<I, A> = ArrayVec<Peer<I, A>, MAX_HINTS>;
 
+/// A node's own routing answer: the owner and the nodes after it, or closer nodes to ask.
+type Route<I, A> = Result<(Peer<I, A>, Hints<I, A>), Hints<I, A>>;
+
 /// Why a request is in flight.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -1017,7 +1020,7 @@ impl<I: RingId, A: Address> Node<I, A> {
     /// This node's own answer to "who owns `key`": `Ok((owner, the nodes after it))` or
     /// `Err(next hops)`.
     /// Nodes in `avoid` (found dead by the asker) are treated as if they did not exist.
-    fn route(&self, key: &I, avoid: &[A]) -> Result<(Peer<I, A>, Hints<I, A>), Hints<I, A>> {
+    fn route(&self, key: &I, avoid: &[A]) -> Route<I, A> {
         let mut live = self
             .succs
             .iter()
