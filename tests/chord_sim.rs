@@ -234,6 +234,58 @@ fn put_get_round_trip() {
     assert_eq!(got, Some(None));
 }
 
+/// The owner of a key crashes and nobody has noticed yet (maintenance stopped): a get fails over
+/// to the owner's successor, which holds the replica, and a put is stored there.
+#[test]
+fn get_and_put_fail_over_to_the_successor_of_a_crashed_owner() {
+    let mut sim: Sim<Id64> = Sim::new(cfg().without_maintenance(), 12);
+    sim.add_ring(16);
+    let keys: Vec<Id64> = (0..20).map(|_| sim.random_key()).collect();
+    put_all(&mut sim, &keys);
+    let view = sim.ring_view();
+    let key = keys[0];
+    let owner = view.owner(&key).unwrap().addr;
+    let succ = view
+        .owner_index(&key)
+        .map(|i| view.members[(i + 1) % view.members.len()].addr)
+        .unwrap();
+    assert!(
+        sim.node(succ).unwrap().store().contains_key(&key),
+        "the put replicated to the successor"
+    );
+    sim.crash(owner).unwrap();
+    let from = view
+        .members
+        .iter()
+        .map(|p| p.addr)
+        .find(|&a| a != owner && a != succ)
+        .unwrap();
+    sim.take_events();
+    let get = sim.get(from, key).unwrap();
+    run_ops(&mut sim);
+    let put = sim.put(from, key, b"new".to_vec()).unwrap();
+    run_ops(&mut sim);
+    let events = sim.take_events();
+    let got = events.iter().find_map(|r| match &r.event {
+        Event::GetDone { op, value, .. } if *op == get => Some(value.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        got,
+        Some(Some(key.0.to_be_bytes().to_vec())),
+        "events: {events:?}"
+    );
+    let stored_at = events.iter().find_map(|r| match &r.event {
+        Event::PutDone { op, owner, .. } if *op == put => Some(owner.addr),
+        _ => None,
+    });
+    assert_eq!(stored_at, Some(succ), "events: {events:?}");
+    assert_eq!(
+        sim.node(succ).unwrap().store().get(&key),
+        Some(&b"new".to_vec())
+    );
+}
+
 /// 16 of 24 nodes leave gracefully, some right after one another, some after stabilization;
 /// every key must still be at its owner and readable.
 fn graceful_leaves_keep_every_key(r: u8) {

@@ -1448,78 +1448,54 @@ impl<I: RingId, A: Address> Node<I, A> {
                 }
                 self.lookup_fall_back(now, lk);
             }
+            purpose @ (Purpose::Store { .. } | Purpose::Fetch { .. }) => {
+                self.owner_failed(now, p.to, purpose)
+            }
+        }
+    }
+
+    /// The owner a `Store`/`Fetch` went to is gone: the next node after it holds its replicas
+    /// and takes over, so ask that one; fail the operation when none is left.
+    fn owner_failed(&mut self, now: Time, dead: A, mut purpose: Purpose<I, A>) {
+        self.forget(dead);
+        let me = self.me.addr;
+        let (op, key, next) = match &mut purpose {
             Purpose::Store {
                 op,
                 key,
-                value,
-                mut alternates,
+                owner,
+                alternates,
                 ..
             } => {
-                self.forget(p.to);
-                // the owner is gone: the next node after it holds its replicas and takes over
-                alternates.retain(|a| a.addr != p.to && a.addr != self.me.addr);
-                if alternates.is_empty() {
-                    self.emit(Event::OpFailed {
-                        op,
-                        key,
-                        reason: Failure::Unreachable,
-                    });
-                } else {
-                    let owner = alternates.remove(0);
-                    let purpose = Purpose::Store {
-                        op,
-                        key,
-                        owner,
-                        value: value.clone(),
-                        alternates,
-                    };
-                    let msg = |nonce| Message::Store { nonce, key, value };
-                    if self.request(now, owner.addr, msg, purpose).is_err() {
-                        self.emit(Event::OpFailed {
-                            op,
-                            key,
-                            reason: Failure::Unreachable,
-                        });
-                    }
+                alternates.retain(|a| a.addr != dead && a.addr != me);
+                let next = (!alternates.is_empty()).then(|| alternates.remove(0));
+                if let Some(n) = next {
+                    *owner = n;
                 }
+                (*op, *key, next)
             }
             Purpose::Fetch {
                 op,
                 key,
-                mut alternates,
+                alternates,
             } => {
-                self.forget(p.to);
-                alternates.retain(|a| a.addr != p.to && a.addr != self.me.addr);
-                if alternates.is_empty() {
-                    self.emit(Event::OpFailed {
-                        op,
-                        key,
-                        reason: Failure::Unreachable,
-                    });
-                } else {
-                    let owner = alternates.remove(0);
-                    let purpose = Purpose::Fetch {
-                        op,
-                        key,
-                        alternates,
-                    };
-                    if self
-                        .request(
-                            now,
-                            owner.addr,
-                            |nonce| Message::Fetch { nonce, key },
-                            purpose,
-                        )
-                        .is_err()
-                    {
-                        self.emit(Event::OpFailed {
-                            op,
-                            key,
-                            reason: Failure::Unreachable,
-                        });
-                    }
-                }
+                alternates.retain(|a| a.addr != dead && a.addr != me);
+                let next = (!alternates.is_empty()).then(|| alternates.remove(0));
+                (*op, *key, next)
             }
+            _ => return,
+        };
+        let sent = next.is_some_and(|n| {
+            let template = purpose.clone();
+            self.request(now, n.addr, move |nonce| template.request(nonce), purpose)
+                .is_ok()
+        });
+        if !sent {
+            self.emit(Event::OpFailed {
+                op,
+                key,
+                reason: Failure::Unreachable,
+            });
         }
     }
 
