@@ -994,8 +994,15 @@ impl<I: RingId, A: Address> Node<I, A> {
     fn closest_preceding(&self, key: &I, avoid: &[A]) -> ArrayVec<Peer<I, A>, MAX_HINTS> {
         let mut out: ArrayVec<Peer<I, A>, MAX_HINTS> = ArrayVec::new();
         let me = self.me.id;
-        let known = self.fingers.iter().rev().flatten().chain(self.succs.iter());
-        for p in known {
+        // fingers come in runs of one peer (all i whose start falls before that peer): look at
+        // each run once rather than at all `I::BITS` entries
+        let mut last: Option<I> = None;
+        let fingers = self.fingers.iter().rev().flatten().filter(move |p| {
+            let repeat = last == Some(p.id);
+            last = Some(p.id);
+            !repeat
+        });
+        for p in fingers.chain(self.succs.iter()) {
             if !between(&me, &p.id, key)
                 || avoid.contains(&p.addr)
                 || out.iter().any(|q| q.id == p.id)
