@@ -33,7 +33,10 @@ pub mod chord;
 pub mod machine;
 pub mod time;
 
+/// The deterministic simulator: a host that runs many machines over a simulated network and
+/// clock (it lives beside the real-I/O adapters, `src/adapters/sim/`).
 #[cfg(feature = "std")]
+#[path = "adapters/sim/mod.rs"]
 pub mod sim;
 
 /// Adapters that run machines over real I/O.
