@@ -33,8 +33,7 @@ pub mod chord;
 pub mod machine;
 pub mod time;
 
-/// The deterministic simulator: a host that runs many machines over a simulated network and
-/// clock (it lives beside the real-I/O adapters, `src/adapters/sim/`).
+// The deterministic simulator is a host of machines, so it lives beside the adapters.
 #[cfg(feature = "std")]
 #[path = "adapters/sim/mod.rs"]
 pub mod sim;
