@@ -657,25 +657,20 @@ impl<I: RingId> Sim<I> {
     /// Run until every user operation has finished, or until `limit`. `true` if they all
     /// finished (the clock then reads the time of the last event processed).
     pub fn run_until_ops_done(&mut self, limit: Time) -> bool {
-        while self.ops > 0 {
-            match self.next_event_time() {
-                Some(at) if at <= limit => {
-                    self.step();
-                }
-                _ => {
-                    self.now = self.now.max(limit);
-                    return false;
-                }
-            }
-        }
-        true
+        self.run_while(limit, |sim| sim.ops > 0)
     }
 
     /// Run until no message is on the wire and no user operation is unfinished, or until
     /// `limit`. Timers do not count: with maintenance on, a ring is never silent for long, but
     /// it is quiet between rounds. `true` if it became quiet.
     pub fn run_until_quiet(&mut self, limit: Time) -> bool {
-        while self.ops > 0 || self.in_flight > 0 {
+        self.run_while(limit, |sim| sim.ops > 0 || sim.in_flight > 0)
+    }
+
+    /// Step while `busy` holds and events remain before `limit`. `true` if `busy` stopped
+    /// holding; otherwise the clock is moved to `limit` and the answer is `false`.
+    fn run_while(&mut self, limit: Time, busy: impl Fn(&Self) -> bool) -> bool {
+        while busy(self) {
             match self.next_event_time() {
                 Some(at) if at <= limit => {
                     self.step();
