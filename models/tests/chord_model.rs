@@ -38,8 +38,10 @@ fn find(model: &ChordModel, goal: impl Fn(&State) -> bool, limit: usize) -> Opti
     None
 }
 
-#[test]
-fn the_joiner_receives_the_keys_it_now_owns() {
+/// The keys variant at 4 nodes without crashes, its first reachable state where the ring is ideal,
+/// nothing is in flight and the joiner is a member, and the index of the joiner: the key sits at
+/// the joiner's id, so the joiner is the key's owner there.
+fn quiet_ring_with_joiner() -> (ChordModel, State, usize) {
     let b = Bounds {
         nodes: Some(4),
         failures: Some(0),
@@ -52,15 +54,20 @@ fn the_joiner_receives_the_keys_it_now_owns() {
         2_000_000,
     )
     .expect("a quiet ideal ring with the joiner in it is reachable");
-    // the key sits at the joiner's id: the joiner is its owner now, and must hold it
     let key = quiet.keys[0];
     let joiner = quiet
         .nodes
         .iter()
         .position(|n| n.me().id == key)
         .expect("the joiner owns the key");
+    (model, quiet, joiner)
+}
+
+#[test]
+fn the_joiner_receives_the_keys_it_now_owns() {
+    let (model, quiet, joiner) = quiet_ring_with_joiner();
     assert!(
-        quiet.nodes[joiner].store().contains_key(&key),
+        quiet.nodes[joiner].store().contains_key(&quiet.keys[0]),
         "hand-over on join lost the key"
     );
     assert!(key_at_owner(&model, &quiet));
@@ -68,25 +75,8 @@ fn the_joiner_receives_the_keys_it_now_owns() {
 
 #[test]
 fn key_at_owner_fails_when_the_owner_lacks_the_key() {
-    let b = Bounds {
-        nodes: Some(4),
-        failures: Some(0),
-        ..Bounds::default()
-    };
-    let model = ChordModel::new(Variant::Zave, true, &b).expect("bounds");
-    let mut quiet = find(
-        &model,
-        |s| s.net.is_empty() && ideal(s) && all_members_alive(s),
-        2_000_000,
-    )
-    .expect("reachable");
+    let (model, mut quiet, joiner) = quiet_ring_with_joiner();
     // rebuild the owner without its store: same pointers, no key
-    let key = quiet.keys[0];
-    let joiner = quiet
-        .nodes
-        .iter()
-        .position(|n| n.me().id == key)
-        .expect("owner");
     let n = &quiet.nodes[joiner];
     let bare = ip2p::chord::Node::with_state(
         n.me(),
