@@ -813,7 +813,6 @@ impl<S: Space> Driver<S> {
             Phase::Idle | Phase::Joining => assert!(self.open_ops.is_empty()),
             Phase::Member => {}
         }
-        assert!(n.memory_bytes() > 0);
     }
 
     /// No more inputs: every accepted operation and any join must end in bounded time: at most
