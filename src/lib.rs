@@ -30,7 +30,10 @@ extern crate alloc;
 
 pub mod addr;
 pub mod chord;
+pub mod ip2p;
 pub mod machine;
+pub mod msisdn;
+pub mod sms;
 pub mod time;
 
 // The deterministic simulator is a host of machines, so it lives beside the adapters.
@@ -43,7 +46,12 @@ pub mod adapters {
     #[cfg(feature = "tokio")]
     #[path = "tokio/mod.rs"]
     pub mod tokio;
+
+    #[cfg(feature = "modem")]
+    #[path = "modem/mod.rs"]
+    pub mod modem;
 }
 
 pub use addr::TransportAddr;
+pub use msisdn::Msisdn;
 pub use time::Time;

@@ -22,6 +22,14 @@
 //! A scenario is read one byte at a time (`byte % n` picks among `n` choices) so that a person can
 //! write a seed by hand; [`node_seeds`] builds the committed seeds that way.
 
+// Target bodies of the other protocols, one file each beside this one.
+#[path = "ip2p.rs"]
+pub mod ip2p_targets;
+#[path = "sms_at.rs"]
+pub mod sms_at_targets;
+#[path = "sms.rs"]
+pub mod sms_targets;
+
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;

@@ -1,0 +1,1 @@
+//! Fuzz target bodies for ip2p (being built for issue 3).

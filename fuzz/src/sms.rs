@@ -1,0 +1,1 @@
+//! Fuzz target bodies for sms (being built for issue 3).

@@ -1,0 +1,1 @@
+//! The `modem` adapter: the AT engine over a serial port. (Being built for issue 3.)
