@@ -1,1 +1,1237 @@
-//! iP2P: identification over SMS (steps B.1–B.5). (Being built for issue 3.)
+//! iP2P, sans-IO: find a phone's IP address by sending it an SMS (steps B.1–B.5).
+//!
+//! A phone runs one [`Peer`]. As a **caller** it resolves another phone's MSISDN: it sends an
+//! authenticated control message ([`wire::Control`]) by SMS to the callee's iP2P port and listens
+//! for the answer; as a **callee** it receives such an SMS with its broadband (BW) radio off,
+//! switches the radio on, has the application's server started, and answers over IP with the
+//! server's transport address. The caller then connects. The radio is switched on only when a
+//! request or session needs it and off again after [`Config::idle_off`] with nothing to do — that
+//! is the point of iP2P (a GSM module idles at about 10 mW, a BW module at 390 mW).
+//!
+//! | paper step | what the machine does | input → output |
+//! |---|---|---|
+//! | B.1 | the socket API reserved PortA and asks for B's address; radio on if needed | [`Input::Resolve`] → [`Output::ActivateBroadband`] … [`Input::BroadbandUp`] |
+//! | B.2 | control message by SMS, then listen on PortA | → [`Output::SendSms`], [`Output::Listen`] |
+//! | B.3 | callee: radio on, DHCP, start the server application | [`Input::Sms`] → [`Output::ActivateBroadband`]; [`Input::BroadbandUp`] → [`Output::StartServer`] |
+//! | B.4 | callee answers over IP; caller maps MSISDN → address | [`Input::ServerListening`] → [`Output::SendIp`]; caller: [`Input::Ip`] → [`Event::Resolved`] |
+//! | B.5 | TCP connect | → [`Output::Connect`]; [`Input::Connected`] → [`Event::Connected`] |
+//!
+//! Loss, duplication and delay of SMS are handled here: the caller re-sends the same SMS (same
+//! nonce, same sequence number) after [`Config::sms_timeout`], up to [`Config::sms_attempts`]
+//! times, then fails with [`Failure::NoAnswer`]; the callee treats a repeat of a request it is
+//! serving as a retransmission (it re-sends its answer, starts nothing new) and rejects one it has
+//! finished with as [`Error::Replayed`]. Every message is authenticated ([`wire`]); a sliding window
+//! of sequence numbers per peer rejects replays of genuine SMS; nonces bind answers to requests.
+//! Every request and session ends (resolved and connected, refused, or failed) — see the model
+//! `ip2p` in `ip2p-models` and `spec/ip2p.md`.
+//!
+//! # Example: one phone calls another, hosts reduced to moving outputs around
+//!
+//! ```
+//! use ip2p::ip2p::{Config, Event, Input, Output, Peer};
+//! use ip2p::ip2p::wire::{AppName, Key, Nonce};
+//! use ip2p::machine::Machine;
+//! use ip2p::{Msisdn, Time};
+//!
+//! let (a, b): (Msisdn, Msisdn) = ("+886900000001".parse().unwrap(), "+886900000002".parse().unwrap());
+//! let key = Key::from_bytes([42; 32]);
+//! let ftp = AppName::new("ftp").unwrap();
+//! let mut alice = Peer::new(Config::new(a).with_peer(b, key.clone()));
+//! let mut bob = Peer::new(Config::new(b).with_peer(a, key).with_app(ftp));
+//! let t = Time::ZERO;
+//!
+//! alice.handle(t, Input::BroadbandUp { ip: "192.0.2.1".parse().unwrap() }).unwrap();   // B.1
+//! alice.handle(t, Input::Resolve { to: b, app: ftp, nonce: Nonce(7), port: 40000 }).unwrap();
+//! let sms = loop {
+//!     if let Some(Output::SendSms { payload, .. }) = alice.poll() { break payload; }   // B.2
+//! };
+//! bob.handle(t, Input::Sms { from: a, payload: sms }).unwrap();                      // B.3
+//! assert_eq!(bob.poll(), Some(Output::ActivateBroadband));
+//! bob.handle(t, Input::BroadbandUp { ip: "198.51.100.2".parse().unwrap() }).unwrap();
+//! let session = loop {
+//!     if let Some(Output::StartServer { session, .. }) = bob.poll() { break session; }
+//! };
+//! bob.handle(t, Input::ServerListening { session, port: 2121 }).unwrap();
+//! let reply = loop {
+//!     if let Some(Output::SendIp { payload, .. }) = bob.poll() { break payload; }     // B.4
+//! };
+//! alice.handle(t, Input::Ip { payload: reply }).unwrap();
+//! let mut resolved = None;
+//! while let Some(o) = alice.poll() {
+//!     match o {
+//!         Output::Event(Event::Resolved { addr, .. }) => resolved = Some(addr),
+//!         Output::Connect { to, .. } => assert_eq!(Some(to), resolved),              // B.5
+//!         _ => {}
+//!     }
+//! }
+//! assert_eq!(resolved, Some("198.51.100.2:2121".parse().unwrap()));
+//! ```
+
+pub mod resolver;
+pub mod wire;
+
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::vec::Vec;
+use core::hash::{Hash, Hasher};
+use core::net::{IpAddr, SocketAddr};
+use core::time::Duration;
+
+use crate::addr::TransportAddr;
+use crate::machine::Machine;
+use crate::msisdn::Msisdn;
+use crate::time::Time;
+use wire::{AppName, Control, Key, Kind, Nonce, Refusal, WireError};
+
+/// How a caller matches an answer to a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum ReplyMatching {
+    /// By the request's nonce, sequence number and application (the protocol).
+    #[default]
+    Nonce,
+    /// By peer and application only. **Unsafe, for the model only**: a delayed answer to an
+    /// earlier request is taken for a later one, so the caller can connect to an address the
+    /// callee announced for another request (`ip2p-check run ip2p --variant no-nonce`).
+    PeerOnly,
+}
+
+/// A peer's configuration: who it is, whom it knows, what it serves, its timers and bounds.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Config {
+    /// This phone's number.
+    pub me: Msisdn,
+    /// The peers it may talk to, each with the key the two share.
+    pub peers: BTreeMap<Msisdn, Key>,
+    /// The applications it serves as callee.
+    pub apps: Vec<AppName>,
+    /// Wait this long for an answer before re-sending the request SMS (default 30 s: the paper
+    /// measured 2.6 s per SMS and 9.4 s to attach to Wi-Fi).
+    pub sms_timeout: Duration,
+    /// Send the request SMS at most this many times (default 3).
+    pub sms_attempts: u8,
+    /// Give up on the radio if it has not attached (DHCP done) after this long (default 60 s).
+    pub attach_timeout: Duration,
+    /// Give up on a TCP connect after this long (default 20 s).
+    pub connect_timeout: Duration,
+    /// Callee: close the server if the caller has not connected this long after the answer
+    /// (default 60 s).
+    pub serve_timeout: Duration,
+    /// Switch the radio off after this long with no request or session (default 30 s).
+    pub idle_off: Duration,
+    /// Keep a resolved address this long for another connection to the same peer and
+    /// application without an SMS (default 0: no cache; the callee's server may be gone).
+    pub cache_ttl: Duration,
+    /// The first sequence number used toward each peer. A host that does not persist the
+    /// machine should start from a value that grows across restarts (e.g. wall-clock seconds),
+    /// so that the callee's replay window does not reject its new requests.
+    pub seq_base: u32,
+    /// How answers are matched to requests (keep [`ReplyMatching::Nonce`]).
+    pub reply_matching: ReplyMatching,
+    /// Most requests in flight (default 16).
+    pub max_requests: usize,
+    /// Most sessions served at once (default 8); more are refused as busy.
+    pub max_sessions: usize,
+    /// Most cached addresses (default 64).
+    pub max_cache: usize,
+}
+
+impl Config {
+    /// Defaults for the phone `me`, knowing no peer and serving no application.
+    pub fn new(me: Msisdn) -> Config {
+        Config {
+            me,
+            peers: BTreeMap::new(),
+            apps: Vec::new(),
+            sms_timeout: Duration::from_secs(30),
+            sms_attempts: 3,
+            attach_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(20),
+            serve_timeout: Duration::from_secs(60),
+            idle_off: Duration::from_secs(30),
+            cache_ttl: Duration::ZERO,
+            seq_base: 1,
+            reply_matching: ReplyMatching::Nonce,
+            max_requests: 16,
+            max_sessions: 8,
+            max_cache: 64,
+        }
+    }
+
+    /// Also know `peer`, sharing `key` with it.
+    pub fn with_peer(mut self, peer: Msisdn, key: Key) -> Config {
+        self.peers.insert(peer, key);
+        self
+    }
+
+    /// Also serve `app` as callee.
+    pub fn with_app(mut self, app: AppName) -> Config {
+        if !self.apps.contains(&app) {
+            self.apps.push(app);
+        }
+        self
+    }
+}
+
+/// A session the callee serves: the caller and the request's nonce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct SessionId {
+    /// The caller.
+    pub peer: Msisdn,
+    /// The caller's request.
+    pub nonce: Nonce,
+}
+
+/// Everything that can happen to a peer.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Input {
+    /// B.1: the socket API reserved local port `port` and asks for `to`'s address for `app`.
+    /// `nonce` must be fresh and random (it names the request in every event).
+    Resolve {
+        /// The callee.
+        to: Msisdn,
+        /// The application.
+        app: AppName,
+        /// A fresh random nonce.
+        nonce: Nonce,
+        /// The reserved local port (PortA).
+        port: u16,
+    },
+    /// The application is done with the connection of request `nonce` (caller side).
+    CloseRequest(Nonce),
+    /// The application is done with session `session` (callee side).
+    CloseSession(SessionId),
+    /// A complete iP2P SMS arrived (reassembled, addressed to the iP2P port) from `from`.
+    Sms {
+        /// The originating number, normalised to E.164.
+        from: Msisdn,
+        /// The user data.
+        payload: Vec<u8>,
+    },
+    /// A control message arrived over IP (the answer of B.4).
+    Ip {
+        /// The message.
+        payload: Vec<u8>,
+    },
+    /// The BW radio attached and DHCP gave this address.
+    BroadbandUp {
+        /// The address obtained.
+        ip: IpAddr,
+    },
+    /// The BW radio lost its attachment.
+    BroadbandDown,
+    /// B.3: the server application of `session` listens on `port`.
+    ServerListening {
+        /// The session.
+        session: SessionId,
+        /// Its port (PortB).
+        port: u16,
+    },
+    /// The server application of `session` could not be started.
+    ServerFailed(SessionId),
+    /// The caller connected to the server of `session`.
+    Accepted(SessionId),
+    /// B.5: the connection of request `nonce` is up.
+    Connected(Nonce),
+    /// B.5: the connection of request `nonce` failed.
+    ConnectFailed(Nonce),
+}
+
+/// What a peer asks of its host or tells its application.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Output {
+    /// Send `payload` as 8-bit data by SMS to `to`'s iP2P port.
+    SendSms {
+        /// The destination phone.
+        to: Msisdn,
+        /// The control message.
+        payload: Vec<u8>,
+    },
+    /// Send `payload` over IP to `to` (B.4: the caller's PortA).
+    SendIp {
+        /// The destination.
+        to: TransportAddr,
+        /// The control message.
+        payload: Vec<u8>,
+    },
+    /// Switch the BW radio on and attach (DHCP); answer with [`Input::BroadbandUp`].
+    ActivateBroadband,
+    /// Switch the BW radio off.
+    DeactivateBroadband,
+    /// B.2: accept answers for request `nonce` on local port `port`.
+    Listen {
+        /// The request.
+        nonce: Nonce,
+        /// PortA.
+        port: u16,
+    },
+    /// Stop accepting answers on `port`.
+    StopListening {
+        /// The request.
+        nonce: Nonce,
+        /// PortA.
+        port: u16,
+    },
+    /// B.3: start the server application `app` for `session`; answer with
+    /// [`Input::ServerListening`] or [`Input::ServerFailed`].
+    StartServer {
+        /// The session.
+        session: SessionId,
+        /// The application.
+        app: AppName,
+    },
+    /// Stop the server application of `session`.
+    StopServer(SessionId),
+    /// B.5: connect from local port `from_port` to `to`; answer with [`Input::Connected`] or
+    /// [`Input::ConnectFailed`].
+    Connect {
+        /// The request.
+        nonce: Nonce,
+        /// The callee's application address.
+        to: TransportAddr,
+        /// PortA.
+        from_port: u16,
+    },
+    /// Tell the application.
+    Event(Event),
+}
+
+/// Why a request or session ended without a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum Failure {
+    /// The callee never answered.
+    #[error("no answer from the callee after {0} SMS")]
+    NoAnswer(u8),
+    /// The callee refused.
+    #[error("the callee refused: {0:?}")]
+    Refused(Refusal),
+    /// The radio did not attach in time.
+    #[error("the broadband radio did not attach in time")]
+    AttachFailed,
+    /// The radio lost its attachment.
+    #[error("the broadband link was lost")]
+    LinkLost,
+    /// The TCP connection to the callee failed.
+    #[error("could not connect to the callee's application")]
+    ConnectFailed,
+    /// The TCP connection to the callee did not complete in time.
+    #[error("the connection to the callee's application timed out")]
+    ConnectTimeout,
+    /// Callee: the caller never connected to the server.
+    #[error("the caller never connected")]
+    NeverConnected,
+    /// Callee: the server application could not be started.
+    #[error("the server application could not be started")]
+    ServerFailed,
+}
+
+/// What a peer tells its application.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Event {
+    /// B.4: `peer`'s `app` is at `addr` (`cached`: from the cache, no SMS sent).
+    Resolved {
+        /// The request.
+        nonce: Nonce,
+        /// The callee.
+        peer: Msisdn,
+        /// The application.
+        app: AppName,
+        /// Its transport address.
+        addr: TransportAddr,
+        /// Taken from the cache.
+        cached: bool,
+    },
+    /// B.5: the connection of request `nonce` is up.
+    Connected(Nonce),
+    /// Request `nonce` to `peer` failed.
+    Failed {
+        /// The request.
+        nonce: Nonce,
+        /// The callee.
+        peer: Msisdn,
+        /// Why.
+        error: Failure,
+    },
+    /// Callee: `session.peer` asks for `app` (B.3 begins).
+    Incoming {
+        /// The session.
+        session: SessionId,
+        /// The application.
+        app: AppName,
+    },
+    /// Callee: the caller connected to the server of `session`.
+    Served(SessionId),
+    /// Callee: session ended without the caller connecting.
+    SessionFailed {
+        /// The session.
+        session: SessionId,
+        /// Why.
+        error: Failure,
+    },
+}
+
+/// Why an input was rejected. The peer is unchanged apart from its [`Stats`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The message does not decode or does not verify.
+    #[error("bad control message: {0}")]
+    Wire(#[from] WireError),
+    /// No key is configured for this number.
+    #[error("unknown peer {0}: no shared key is configured for it")]
+    UnknownPeer(Msisdn),
+    /// The nonce names a request already in flight.
+    #[error("nonce {0} is already in use by a request")]
+    NonceInUse(Nonce),
+    /// Too many requests in flight.
+    #[error("too many requests in flight (at most {0})")]
+    TooManyRequests(usize),
+    /// A request already served, or older than the replay window: a replay or a stale duplicate.
+    #[error("request {seq} from {peer} was already handled (replay or stale duplicate)")]
+    Replayed {
+        /// The sender.
+        peer: Msisdn,
+        /// Its sequence number.
+        seq: u32,
+    },
+    /// An answer for no request in flight (late, duplicated after the end, or forged).
+    #[error("answer for no request in flight (nonce {0})")]
+    NoSuchRequest(Nonce),
+    /// An answer whose fields do not match the request it names.
+    #[error("answer does not match its request ({0})")]
+    Mismatch(&'static str),
+    /// A message kind that makes no sense on this path (a request over IP).
+    #[error("unexpected {0} message")]
+    Unexpected(&'static str),
+    /// A host input for a session or request that does not exist or is not waiting for it.
+    #[error("no {0} is waiting for this input")]
+    NotWaiting(&'static str),
+    /// A message sent by this very phone came back to it.
+    #[error("a message from this phone's own number")]
+    FromSelf,
+}
+
+/// Counters. They are not part of the state a model checker compares: two peers that differ only
+/// in their counters are equal.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    /// Inputs rejected (any [`Error`]).
+    pub rejected: u64,
+    /// Messages that failed authentication.
+    pub bad_tags: u64,
+    /// Requests rejected as replays.
+    pub replays: u64,
+    /// Repeated requests for a session in progress (answered again).
+    pub retransmissions_answered: u64,
+    /// Request SMS sent again after a timeout.
+    pub sms_resent: u64,
+    /// Duplicate answers ignored.
+    pub duplicate_answers: u64,
+}
+
+impl PartialEq for Stats {
+    fn eq(&self, _: &Stats) -> bool {
+        true
+    }
+}
+impl Eq for Stats {}
+impl Hash for Stats {
+    fn hash<H: Hasher>(&self, _: &mut H) {}
+}
+
+/// The sliding window of sequence numbers seen from one peer (64 wide, as IPsec's).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+struct Window {
+    top: u32,
+    seen: u64,
+}
+
+const WINDOW: u32 = 64;
+
+impl Window {
+    fn contains(&self, seq: u32) -> bool {
+        if self.seen == 0 || seq > self.top {
+            return false;
+        }
+        let back = self.top - seq;
+        back >= WINDOW || self.seen & (1 << back) != 0
+    }
+    fn insert(&mut self, seq: u32) {
+        if self.seen == 0 {
+            self.top = seq;
+            self.seen = 1;
+        } else if seq > self.top {
+            let shift = seq - self.top;
+            self.seen = if shift >= WINDOW {
+                0
+            } else {
+                self.seen << shift
+            } | 1;
+            self.top = seq;
+        } else {
+            self.seen |= 1 << (self.top - seq);
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Radio {
+    Off,
+    Activating { deadline: Time },
+    On { ip: IpAddr, idle: Option<Time> },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum ReqState {
+    /// Waiting for the radio; `cached` holds an address from the cache.
+    WaitRadio { cached: Option<TransportAddr> },
+    /// B.2 done: the SMS is out, `attempts` sent.
+    WaitAnswer {
+        attempts: u8,
+        deadline: Time,
+        sms: Vec<u8>,
+    },
+    /// B.5 in progress.
+    Connecting { to: TransportAddr, deadline: Time },
+    /// Connected.
+    Open { to: TransportAddr },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Request {
+    peer: Msisdn,
+    app: AppName,
+    port: u16,
+    seq: u32,
+    state: ReqState,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum SessState {
+    WaitRadio,
+    WaitServer,
+    /// B.4 done: the answer is out; re-sent if the request is repeated.
+    Serving {
+        answer: Vec<u8>,
+        deadline: Time,
+    },
+    Served,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Session {
+    app: AppName,
+    seq: u32,
+    caller: TransportAddr,
+    state: SessState,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct PeerState {
+    next_seq: u32,
+    window: Window,
+}
+
+/// One phone's iP2P control function: caller and callee roles, and its BW radio.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Peer {
+    config: Config,
+    radio: Radio,
+    peers: BTreeMap<Msisdn, PeerState>,
+    requests: BTreeMap<Nonce, Request>,
+    sessions: BTreeMap<SessionId, Session>,
+    cache: BTreeMap<(Msisdn, AppName), (TransportAddr, Time)>,
+    out: VecDeque<Output>,
+    stats: Stats,
+}
+
+impl Peer {
+    /// A peer with its radio off and nothing in flight.
+    pub fn new(config: Config) -> Peer {
+        let peers = config
+            .peers
+            .keys()
+            .map(|m| {
+                (
+                    *m,
+                    PeerState {
+                        next_seq: config.seq_base,
+                        window: Window::default(),
+                    },
+                )
+            })
+            .collect();
+        Peer {
+            config,
+            radio: Radio::Off,
+            peers,
+            requests: BTreeMap::new(),
+            sessions: BTreeMap::new(),
+            cache: BTreeMap::new(),
+            out: VecDeque::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Whether the BW radio is on (or being switched on).
+    pub fn radio_on(&self) -> bool {
+        !matches!(self.radio, Radio::Off)
+    }
+
+    /// The address DHCP gave the radio, if attached.
+    pub fn ip(&self) -> Option<IpAddr> {
+        match self.radio {
+            Radio::On { ip, .. } => Some(ip),
+            _ => None,
+        }
+    }
+
+    /// Requests in flight (caller side).
+    pub fn requests(&self) -> usize {
+        self.requests.len()
+    }
+
+    /// Sessions being served (callee side).
+    pub fn sessions(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Whether request `nonce` is in flight and connected.
+    pub fn is_open(&self, nonce: Nonce) -> bool {
+        matches!(
+            self.requests.get(&nonce).map(|r| &r.state),
+            Some(ReqState::Open { .. })
+        )
+    }
+
+    /// The control message this peer would send over IP for `session` if asked again: for tests
+    /// and models that need to know what was announced.
+    pub fn announced(&self, session: SessionId) -> Option<TransportAddr> {
+        let s = self.sessions.get(&session)?;
+        match (&s.state, self.radio) {
+            (SessState::Serving { answer, .. }, _) => Control::parse(answer).ok()?.addr,
+            _ => None,
+        }
+    }
+
+    fn key(&self, peer: &Msisdn) -> Result<&Key, Error> {
+        self.config.peers.get(peer).ok_or(Error::UnknownPeer(*peer))
+    }
+
+    fn event(&mut self, e: Event) {
+        self.out.push_back(Output::Event(e));
+    }
+
+    // ----- caller ----------------------------------------------------------------------------
+
+    fn resolve(
+        &mut self,
+        now: Time,
+        to: Msisdn,
+        app: AppName,
+        nonce: Nonce,
+        port: u16,
+    ) -> Result<(), Error> {
+        if to == self.config.me {
+            return Err(Error::FromSelf);
+        }
+        self.key(&to)?;
+        if self.requests.contains_key(&nonce) {
+            return Err(Error::NonceInUse(nonce));
+        }
+        if self.requests.len() >= self.config.max_requests {
+            return Err(Error::TooManyRequests(self.config.max_requests));
+        }
+        let cached = match self.cache.get(&(to, app)) {
+            Some(&(addr, expires)) if expires > now => Some(addr),
+            _ => None,
+        };
+        let ps = self.peers.get_mut(&to).ok_or(Error::UnknownPeer(to))?;
+        let seq = ps.next_seq;
+        ps.next_seq = ps.next_seq.wrapping_add(1);
+        self.requests.insert(
+            nonce,
+            Request {
+                peer: to,
+                app,
+                port,
+                seq,
+                state: ReqState::WaitRadio { cached },
+            },
+        );
+        match self.radio {
+            Radio::On { ip, .. } => self.start_request(now, nonce, ip),
+            Radio::Activating { .. } => {}
+            Radio::Off => self.activate(now),
+        }
+        Ok(())
+    }
+
+    /// The radio is up: send the SMS of a waiting request (B.2), or connect to a cached address.
+    fn start_request(&mut self, now: Time, nonce: Nonce, ip: IpAddr) {
+        let me = self.config.me;
+        let Some(r) = self.requests.get(&nonce) else {
+            return;
+        };
+        let ReqState::WaitRadio { cached } = r.state else {
+            return;
+        };
+        let (peer, app, port, seq) = (r.peer, r.app, r.port, r.seq);
+        if let Some(addr) = cached {
+            self.event(Event::Resolved {
+                nonce,
+                peer,
+                app,
+                addr,
+                cached: true,
+            });
+            self.connect(now, nonce, addr);
+            return;
+        }
+        let Ok(key) = self.key(&peer) else { return };
+        let sms = Control {
+            kind: Kind::Request,
+            nonce,
+            seq,
+            app,
+            addr: Some(TransportAddr(SocketAddr::new(ip, port))),
+            mapped: None,
+            mode: None,
+        }
+        .encode(key, &me, &peer);
+        self.out.push_back(Output::SendSms {
+            to: peer,
+            payload: sms.clone(),
+        });
+        self.out.push_back(Output::Listen { nonce, port });
+        if let Some(r) = self.requests.get_mut(&nonce) {
+            r.state = ReqState::WaitAnswer {
+                attempts: 1,
+                deadline: now + self.config.sms_timeout,
+                sms,
+            };
+        }
+    }
+
+    fn connect(&mut self, now: Time, nonce: Nonce, to: TransportAddr) {
+        let Some(r) = self.requests.get_mut(&nonce) else {
+            return;
+        };
+        r.state = ReqState::Connecting {
+            to,
+            deadline: now + self.config.connect_timeout,
+        };
+        let from_port = r.port;
+        self.out.push_back(Output::Connect {
+            nonce,
+            to,
+            from_port,
+        });
+    }
+
+    /// End request `nonce` with `error` (and stop listening if it was).
+    fn fail_request(&mut self, nonce: Nonce, error: Failure) {
+        if let Some(r) = self.requests.remove(&nonce) {
+            if matches!(r.state, ReqState::WaitAnswer { .. }) {
+                self.out.push_back(Output::StopListening {
+                    nonce,
+                    port: r.port,
+                });
+            }
+            if matches!(error, Failure::ConnectFailed | Failure::ConnectTimeout) {
+                self.cache.remove(&(r.peer, r.app));
+            }
+            self.event(Event::Failed {
+                nonce,
+                peer: r.peer,
+                error,
+            });
+        }
+    }
+
+    /// An answer (Reply or Refuse) to one of our requests, arriving by IP or SMS.
+    fn answer(&mut self, now: Time, sms_from: Option<Msisdn>, bytes: &[u8]) -> Result<(), Error> {
+        let me = self.config.me;
+        let unverified = Control::parse(bytes)?;
+        if unverified.kind == Kind::Request {
+            return Err(Error::Unexpected("request"));
+        }
+        // Which request does it answer? Only the matching rule decides which key to try.
+        let candidates: Vec<Nonce> = match self.config.reply_matching {
+            ReplyMatching::Nonce => self
+                .requests
+                .contains_key(&unverified.nonce)
+                .then_some(unverified.nonce)
+                .into_iter()
+                .collect(),
+            ReplyMatching::PeerOnly => self
+                .requests
+                .iter()
+                .filter(|(_, r)| r.app == unverified.app)
+                .map(|(n, _)| *n)
+                .collect(),
+        };
+        let mut found = None;
+        let mut last_err = Error::NoSuchRequest(unverified.nonce);
+        for n in candidates {
+            let r = &self.requests[&n];
+            if sms_from.is_some_and(|f| f != r.peer) {
+                continue;
+            }
+            let key = self.key(&r.peer)?;
+            match Control::decode(bytes, key, &r.peer, &me) {
+                Ok(msg) => {
+                    found = Some((n, msg));
+                    break;
+                }
+                Err(e) => last_err = e.into(),
+            }
+        }
+        let (nonce, msg) = found.ok_or(last_err)?;
+        let r = &self.requests[&nonce];
+        if self.config.reply_matching == ReplyMatching::Nonce
+            && (msg.seq != r.seq || msg.app != r.app)
+        {
+            return Err(Error::Mismatch("sequence number or application"));
+        }
+        match (&r.state, msg.kind) {
+            (ReqState::WaitAnswer { .. }, Kind::Reply) => {
+                let addr = msg
+                    .addr
+                    .ok_or(Error::Mismatch("answer without an address"))?;
+                let (peer, app, port) = (r.peer, r.app, r.port);
+                self.out.push_back(Output::StopListening { nonce, port });
+                if self.config.cache_ttl > Duration::ZERO {
+                    if self.cache.len() >= self.config.max_cache
+                        && !self.cache.contains_key(&(peer, app))
+                    {
+                        // evict the entry closest to expiry
+                        if let Some(k) = self.cache.iter().min_by_key(|(_, v)| v.1).map(|(k, _)| *k)
+                        {
+                            self.cache.remove(&k);
+                        }
+                    }
+                    self.cache
+                        .insert((peer, app), (addr, now + self.config.cache_ttl));
+                }
+                self.event(Event::Resolved {
+                    nonce,
+                    peer,
+                    app,
+                    addr,
+                    cached: false,
+                });
+                self.connect(now, nonce, addr);
+                Ok(())
+            }
+            (ReqState::WaitAnswer { .. }, Kind::Refuse(why)) => {
+                self.fail_request(nonce, Failure::Refused(why));
+                Ok(())
+            }
+            (ReqState::Connecting { .. } | ReqState::Open { .. }, _) => {
+                self.stats.duplicate_answers += 1;
+                Ok(())
+            }
+            (ReqState::WaitRadio { .. }, _) => Err(Error::NoSuchRequest(nonce)),
+            (_, Kind::Request) => Err(Error::Unexpected("request")),
+        }
+    }
+
+    // ----- callee ----------------------------------------------------------------------------
+
+    fn request(&mut self, now: Time, from: Msisdn, bytes: &[u8]) -> Result<(), Error> {
+        let me = self.config.me;
+        let key = self.key(&from)?;
+        let msg = Control::decode(bytes, key, &from, &me)?;
+        if msg.kind != Kind::Request {
+            return self.answer(now, Some(from), bytes);
+        }
+        let session = SessionId {
+            peer: from,
+            nonce: msg.nonce,
+        };
+        let window = self.peers.get(&from).map(|p| p.window).unwrap_or_default();
+        if window.contains(msg.seq) {
+            // a repeat: the caller's retransmission while we serve it, or a replay
+            if let Some(s) = self.sessions.get(&session) {
+                if s.seq == msg.seq && s.app == msg.app {
+                    self.stats.retransmissions_answered += 1;
+                    if let SessState::Serving { answer, .. } = &s.state {
+                        let to = s.caller;
+                        let payload = answer.clone();
+                        self.out.push_back(Output::SendIp { to, payload });
+                    }
+                    return Ok(());
+                }
+            }
+            self.stats.replays += 1;
+            return Err(Error::Replayed {
+                peer: from,
+                seq: msg.seq,
+            });
+        }
+        let caller = msg
+            .addr
+            .ok_or(Error::Mismatch("request without an address"))?;
+        if let Some(p) = self.peers.get_mut(&from) {
+            p.window.insert(msg.seq);
+        }
+        let refusal = if !self.config.apps.contains(&msg.app) {
+            Some(Refusal::UnknownApp)
+        } else if self.sessions.len() >= self.config.max_sessions
+            || self.sessions.contains_key(&session)
+        {
+            Some(Refusal::Busy)
+        } else {
+            None
+        };
+        if let Some(why) = refusal {
+            // by SMS: no reason to power the radio up to say no
+            let payload = Control {
+                kind: Kind::Refuse(why),
+                addr: None,
+                mapped: None,
+                mode: None,
+                ..msg
+            }
+            .encode(self.key(&from)?, &me, &from);
+            self.out.push_back(Output::SendSms { to: from, payload });
+            return Ok(());
+        }
+        self.sessions.insert(
+            session,
+            Session {
+                app: msg.app,
+                seq: msg.seq,
+                caller,
+                state: SessState::WaitRadio,
+            },
+        );
+        self.event(Event::Incoming {
+            session,
+            app: msg.app,
+        });
+        match self.radio {
+            Radio::On { .. } => self.start_server(session),
+            Radio::Activating { .. } => {}
+            Radio::Off => self.activate(now),
+        }
+        Ok(())
+    }
+
+    fn start_server(&mut self, session: SessionId) {
+        if let Some(s) = self.sessions.get_mut(&session) {
+            if s.state == SessState::WaitRadio {
+                s.state = SessState::WaitServer;
+                let app = s.app;
+                self.out.push_back(Output::StartServer { session, app });
+            }
+        }
+    }
+
+    fn end_session(&mut self, session: SessionId, error: Failure) {
+        if let Some(s) = self.sessions.remove(&session) {
+            if matches!(s.state, SessState::Serving { .. } | SessState::Served) {
+                self.out.push_back(Output::StopServer(session));
+            }
+            self.event(Event::SessionFailed { session, error });
+        }
+    }
+
+    // ----- radio -----------------------------------------------------------------------------
+
+    fn activate(&mut self, now: Time) {
+        self.radio = Radio::Activating {
+            deadline: now + self.config.attach_timeout,
+        };
+        self.out.push_back(Output::ActivateBroadband);
+    }
+
+    fn broadband_up(&mut self, now: Time, ip: IpAddr) {
+        self.radio = Radio::On { ip, idle: None };
+        let waiting: Vec<Nonce> = self
+            .requests
+            .iter()
+            .filter(|(_, r)| matches!(r.state, ReqState::WaitRadio { .. }))
+            .map(|(n, _)| *n)
+            .collect();
+        for n in waiting {
+            self.start_request(now, n, ip);
+        }
+        let waiting: Vec<SessionId> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.state == SessState::WaitRadio)
+            .map(|(k, _)| *k)
+            .collect();
+        for s in waiting {
+            self.start_server(s);
+        }
+    }
+
+    /// Everything that needed the radio fails with `why`.
+    fn fail_all(&mut self, why: Failure) {
+        let reqs: Vec<Nonce> = self.requests.keys().copied().collect();
+        for n in reqs {
+            self.fail_request(n, why);
+        }
+        let sess: Vec<SessionId> = self.sessions.keys().copied().collect();
+        for s in sess {
+            self.end_session(s, why);
+        }
+    }
+
+    /// Keep the radio's idle timer in step with the work in flight.
+    fn settle_radio(&mut self, now: Time) {
+        let busy = !self.requests.is_empty() || !self.sessions.is_empty();
+        if let Radio::On { idle, .. } = &mut self.radio {
+            match (busy, *idle) {
+                (true, _) => *idle = None,
+                (false, None) => *idle = Some(now + self.config.idle_off),
+                (false, Some(_)) => {}
+            }
+        }
+    }
+
+    fn dispatch(&mut self, now: Time, input: Input) -> Result<(), Error> {
+        match input {
+            Input::Resolve {
+                to,
+                app,
+                nonce,
+                port,
+            } => self.resolve(now, to, app, nonce, port),
+            Input::CloseRequest(nonce) => {
+                let r = self
+                    .requests
+                    .remove(&nonce)
+                    .ok_or(Error::NotWaiting("request"))?;
+                if matches!(r.state, ReqState::WaitAnswer { .. }) {
+                    self.out.push_back(Output::StopListening {
+                        nonce,
+                        port: r.port,
+                    });
+                }
+                Ok(())
+            }
+            Input::CloseSession(session) => {
+                let s = self
+                    .sessions
+                    .remove(&session)
+                    .ok_or(Error::NotWaiting("session"))?;
+                if matches!(s.state, SessState::Serving { .. } | SessState::Served) {
+                    self.out.push_back(Output::StopServer(session));
+                }
+                Ok(())
+            }
+            Input::Sms { from, payload } => {
+                if from == self.config.me {
+                    return Err(Error::FromSelf);
+                }
+                self.request(now, from, &payload).inspect_err(|e| {
+                    if matches!(e, Error::Wire(WireError::BadTag)) {
+                        self.stats.bad_tags += 1;
+                    }
+                })
+            }
+            Input::Ip { payload } => self.answer(now, None, &payload).inspect_err(|e| {
+                if matches!(e, Error::Wire(WireError::BadTag)) {
+                    self.stats.bad_tags += 1;
+                }
+            }),
+            Input::BroadbandUp { ip } => {
+                self.broadband_up(now, ip);
+                Ok(())
+            }
+            Input::BroadbandDown => {
+                if self.radio != Radio::Off {
+                    self.radio = Radio::Off;
+                    self.fail_all(Failure::LinkLost);
+                }
+                Ok(())
+            }
+            Input::ServerListening { session, port } => {
+                let ip = self.ip().ok_or(Error::NotWaiting("attached radio"))?;
+                let me = self.config.me;
+                let s = self
+                    .sessions
+                    .get(&session)
+                    .filter(|s| s.state == SessState::WaitServer)
+                    .ok_or(Error::NotWaiting("session"))?;
+                let answer = Control {
+                    kind: Kind::Reply,
+                    nonce: session.nonce,
+                    seq: s.seq,
+                    app: s.app,
+                    addr: Some(TransportAddr(SocketAddr::new(ip, port))),
+                    mapped: None,
+                    mode: None,
+                }
+                .encode(self.key(&session.peer)?, &me, &session.peer);
+                let to = s.caller;
+                self.out.push_back(Output::SendIp {
+                    to,
+                    payload: answer.clone(),
+                });
+                if let Some(s) = self.sessions.get_mut(&session) {
+                    s.state = SessState::Serving {
+                        answer,
+                        deadline: now + self.config.serve_timeout,
+                    };
+                }
+                Ok(())
+            }
+            Input::ServerFailed(session) => {
+                if !self.sessions.contains_key(&session) {
+                    return Err(Error::NotWaiting("session"));
+                }
+                self.end_session(session, Failure::ServerFailed);
+                Ok(())
+            }
+            Input::Accepted(session) => {
+                let s = self
+                    .sessions
+                    .get_mut(&session)
+                    .filter(|s| matches!(s.state, SessState::Serving { .. }))
+                    .ok_or(Error::NotWaiting("session"))?;
+                s.state = SessState::Served;
+                self.event(Event::Served(session));
+                Ok(())
+            }
+            Input::Connected(nonce) => {
+                let r = self
+                    .requests
+                    .get_mut(&nonce)
+                    .ok_or(Error::NotWaiting("request"))?;
+                let ReqState::Connecting { to, .. } = r.state else {
+                    return Err(Error::NotWaiting("request"));
+                };
+                r.state = ReqState::Open { to };
+                self.event(Event::Connected(nonce));
+                Ok(())
+            }
+            Input::ConnectFailed(nonce) => {
+                match self.requests.get(&nonce).map(|r| &r.state) {
+                    Some(ReqState::Connecting { .. }) => {}
+                    _ => return Err(Error::NotWaiting("request")),
+                }
+                self.fail_request(nonce, Failure::ConnectFailed);
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Machine for Peer {
+    type Input = Input;
+    type Output = Output;
+    type Error = Error;
+
+    fn handle(&mut self, now: Time, input: Input) -> Result<(), Error> {
+        let r = self.dispatch(now, input);
+        if r.is_err() {
+            self.stats.rejected += 1;
+        }
+        self.settle_radio(now);
+        r
+    }
+
+    fn poll(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    fn poll_timeout(&self) -> Option<Time> {
+        let radio = match self.radio {
+            Radio::Activating { deadline } => Some(deadline),
+            Radio::On { idle, .. } => idle,
+            Radio::Off => None,
+        };
+        let reqs = self.requests.values().filter_map(|r| match r.state {
+            ReqState::WaitAnswer { deadline, .. } | ReqState::Connecting { deadline, .. } => {
+                Some(deadline)
+            }
+            _ => None,
+        });
+        let sess = self.sessions.values().filter_map(|s| match s.state {
+            SessState::Serving { deadline, .. } => Some(deadline),
+            _ => None,
+        });
+        radio.into_iter().chain(reqs).chain(sess).min()
+    }
+
+    fn handle_timeout(&mut self, now: Time) {
+        match self.radio {
+            Radio::Activating { deadline } if deadline <= now => {
+                self.radio = Radio::Off;
+                self.out.push_back(Output::DeactivateBroadband);
+                self.fail_all(Failure::AttachFailed);
+            }
+            Radio::On {
+                idle: Some(idle), ..
+            } if idle <= now => {
+                self.radio = Radio::Off;
+                self.out.push_back(Output::DeactivateBroadband);
+            }
+            _ => {}
+        }
+        let due: Vec<Nonce> =
+            self.requests
+                .iter()
+                .filter(|(_, r)| match r.state {
+                    ReqState::WaitAnswer { deadline, .. }
+                    | ReqState::Connecting { deadline, .. } => deadline <= now,
+                    _ => false,
+                })
+                .map(|(n, _)| *n)
+                .collect();
+        for n in due {
+            let max = self.config.sms_attempts;
+            let Some(r) = self.requests.get_mut(&n) else {
+                continue;
+            };
+            match &mut r.state {
+                ReqState::WaitAnswer {
+                    attempts,
+                    deadline,
+                    sms,
+                } if *attempts < max => {
+                    *attempts += 1;
+                    *deadline = now + self.config.sms_timeout;
+                    let (to, payload) = (r.peer, sms.clone());
+                    self.stats.sms_resent += 1;
+                    self.out.push_back(Output::SendSms { to, payload });
+                }
+                ReqState::WaitAnswer { attempts, .. } => {
+                    let a = *attempts;
+                    self.fail_request(n, Failure::NoAnswer(a));
+                }
+                _ => self.fail_request(n, Failure::ConnectTimeout),
+            }
+        }
+        let due: Vec<SessionId> = self
+            .sessions
+            .iter()
+            .filter(
+                |(_, s)| matches!(s.state, SessState::Serving { deadline, .. } if deadline <= now),
+            )
+            .map(|(k, _)| *k)
+            .collect();
+        for s in due {
+            self.end_session(s, Failure::NeverConnected);
+        }
+        self.settle_radio(now);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,472 @@
+//! Scenario tests of one caller and one callee, wired by hand.
+
+use super::*;
+use alloc::vec;
+
+fn a() -> Msisdn {
+    Msisdn::parse("+886900000001").unwrap()
+}
+fn b() -> Msisdn {
+    Msisdn::parse("+886900000002").unwrap()
+}
+fn ftp() -> AppName {
+    AppName::new("ftp").unwrap()
+}
+fn key() -> Key {
+    Key::from_bytes([5; 32])
+}
+fn ip_a() -> IpAddr {
+    "192.0.2.1".parse().unwrap()
+}
+fn ip_b() -> IpAddr {
+    "198.51.100.2".parse().unwrap()
+}
+const T0: Time = Time::ZERO;
+
+fn pair() -> (Peer, Peer) {
+    (
+        Peer::new(Config::new(a()).with_peer(b(), key())),
+        Peer::new(Config::new(b()).with_peer(a(), key()).with_app(ftp())),
+    )
+}
+
+fn drain(p: &mut Peer) -> Vec<Output> {
+    core::iter::from_fn(|| p.poll()).collect()
+}
+
+fn sms_of(outs: &[Output]) -> Vec<Vec<u8>> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::SendSms { payload, .. } => Some(payload.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn ip_of(outs: &[Output]) -> Vec<Vec<u8>> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::SendIp { payload, .. } => Some(payload.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn resolve(p: &mut Peer, now: Time, nonce: u64) -> Vec<Output> {
+    p.handle(
+        now,
+        Input::Resolve {
+            to: b(),
+            app: ftp(),
+            nonce: Nonce(nonce),
+            port: 40000,
+        },
+    )
+    .unwrap();
+    drain(p)
+}
+
+/// Callee side from the SMS to the answer; returns the answer bytes.
+fn serve(bob: &mut Peer, now: Time, sms: Vec<u8>, port: u16) -> Vec<u8> {
+    bob.handle(
+        now,
+        Input::Sms {
+            from: a(),
+            payload: sms,
+        },
+    )
+    .unwrap();
+    let outs = drain(bob);
+    if outs.contains(&Output::ActivateBroadband) {
+        bob.handle(now, Input::BroadbandUp { ip: ip_b() }).unwrap();
+    }
+    let outs: Vec<Output> = outs.into_iter().chain(drain(bob)).collect();
+    let session = outs
+        .iter()
+        .find_map(|o| match o {
+            Output::StartServer { session, .. } => Some(*session),
+            _ => None,
+        })
+        .expect("server started");
+    bob.handle(now, Input::ServerListening { session, port })
+        .unwrap();
+    ip_of(&drain(bob)).pop().expect("answer sent over IP")
+}
+
+#[test]
+fn public_to_public_b1_to_b5() {
+    let (mut alice, mut bob) = pair();
+    // B.1: the caller's radio is off; resolving switches it on first
+    let outs = resolve(&mut alice, T0, 1);
+    assert_eq!(outs, vec![Output::ActivateBroadband]);
+    alice.handle(T0, Input::BroadbandUp { ip: ip_a() }).unwrap();
+    let outs = drain(&mut alice);
+    // B.2: one SMS, then listen on PortA
+    let sms = sms_of(&outs);
+    assert_eq!(sms.len(), 1);
+    assert!(sms[0].len() <= wire::MAX_LEN);
+    assert!(outs.contains(&Output::Listen {
+        nonce: Nonce(1),
+        port: 40000
+    }));
+    // the callee's radio is off until the SMS arrives
+    assert!(!bob.radio_on());
+    let answer = serve(&mut bob, T0, sms[0].clone(), 2121);
+    assert!(bob.radio_on());
+    // B.4
+    alice.handle(T0, Input::Ip { payload: answer }).unwrap();
+    let outs = drain(&mut alice);
+    let want: TransportAddr = "198.51.100.2:2121".parse().unwrap();
+    assert!(outs.contains(&Output::Event(Event::Resolved {
+        nonce: Nonce(1),
+        peer: b(),
+        app: ftp(),
+        addr: want,
+        cached: false
+    })));
+    assert!(outs.contains(&Output::Connect {
+        nonce: Nonce(1),
+        to: want,
+        from_port: 40000
+    }));
+    // B.5
+    alice.handle(T0, Input::Connected(Nonce(1))).unwrap();
+    assert!(alice.is_open(Nonce(1)));
+    assert_eq!(
+        drain(&mut alice),
+        vec![Output::Event(Event::Connected(Nonce(1)))]
+    );
+    let session = SessionId {
+        peer: a(),
+        nonce: Nonce(1),
+    };
+    bob.handle(T0, Input::Accepted(session)).unwrap();
+    assert_eq!(drain(&mut bob), vec![Output::Event(Event::Served(session))]);
+    // both close; both radios go off after the idle time, not before
+    alice.handle(T0, Input::CloseRequest(Nonce(1))).unwrap();
+    bob.handle(T0, Input::CloseSession(session)).unwrap();
+    assert_eq!(drain(&mut bob), vec![Output::StopServer(session)]);
+    let idle = T0 + Duration::from_secs(30);
+    assert_eq!(alice.poll_timeout(), Some(idle));
+    alice.handle_timeout(idle - Duration::from_millis(1));
+    assert!(alice.radio_on());
+    alice.handle_timeout(idle);
+    assert!(!alice.radio_on());
+    assert_eq!(drain(&mut alice), vec![Output::DeactivateBroadband]);
+    bob.handle_timeout(idle);
+    assert!(!bob.radio_on());
+    assert_eq!(alice.poll_timeout(), None);
+    assert_eq!(bob.poll_timeout(), None);
+}
+
+#[test]
+fn lost_sms_is_resent_then_fails_with_no_answer() {
+    let (mut alice, _) = pair();
+    alice.handle(T0, Input::BroadbandUp { ip: ip_a() }).unwrap();
+    let first = sms_of(&resolve(&mut alice, T0, 9));
+    for _ in 1..3 {
+        let now = alice.poll_timeout().unwrap();
+        alice.handle_timeout(now);
+        // the very same bytes: same nonce and sequence number, so the callee can tell a repeat
+        assert_eq!(sms_of(&drain(&mut alice)), first);
+    }
+    let now = alice.poll_timeout().unwrap();
+    assert_eq!(now, T0 + Duration::from_secs(90));
+    alice.handle_timeout(now);
+    let outs = drain(&mut alice);
+    assert!(outs.contains(&Output::Event(Event::Failed {
+        nonce: Nonce(9),
+        peer: b(),
+        error: Failure::NoAnswer(3)
+    })));
+    assert!(outs.contains(&Output::StopListening {
+        nonce: Nonce(9),
+        port: 40000
+    }));
+    assert_eq!(alice.requests(), 0);
+}
+
+#[test]
+fn repeated_request_is_answered_again_not_served_twice() {
+    let (mut alice, mut bob) = pair();
+    alice.handle(T0, Input::BroadbandUp { ip: ip_a() }).unwrap();
+    let sms = sms_of(&resolve(&mut alice, T0, 3)).pop().unwrap();
+    let answer = serve(&mut bob, T0, sms.clone(), 2121);
+    // the answer was lost; the caller's retry (same bytes) arrives
+    bob.handle(
+        T0,
+        Input::Sms {
+            from: a(),
+            payload: sms.clone(),
+        },
+    )
+    .unwrap();
+    let outs = drain(&mut bob);
+    assert_eq!(ip_of(&outs), vec![answer.clone()]);
+    assert!(!outs.iter().any(|o| matches!(o, Output::StartServer { .. })));
+    assert_eq!(bob.sessions(), 1);
+    // the duplicate answer at the caller is harmless
+    alice
+        .handle(
+            T0,
+            Input::Ip {
+                payload: answer.clone(),
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        drain(&mut alice)
+            .iter()
+            .filter(|o| matches!(o, Output::Connect { .. }))
+            .count(),
+        1
+    );
+    alice.handle(T0, Input::Ip { payload: answer }).unwrap();
+    assert!(drain(&mut alice).is_empty());
+    // after the session ended, the same SMS again is a replay: rejected, nothing happens
+    let session = SessionId {
+        peer: a(),
+        nonce: Nonce(3),
+    };
+    bob.handle(T0, Input::CloseSession(session)).unwrap();
+    drain(&mut bob);
+    let before = bob.clone();
+    assert_eq!(
+        bob.handle(
+            T0,
+            Input::Sms {
+                from: a(),
+                payload: sms
+            }
+        ),
+        Err(Error::Replayed { peer: a(), seq: 1 })
+    );
+    assert_eq!(bob, before);
+    assert!(drain(&mut bob).is_empty());
+}
+
+#[test]
+fn forged_and_spoofed_messages_change_nothing() {
+    let (mut alice, mut bob) = pair();
+    alice.handle(T0, Input::BroadbandUp { ip: ip_a() }).unwrap();
+    let sms = sms_of(&resolve(&mut alice, T0, 4)).pop().unwrap();
+    // an attacker with another key, claiming to be a
+    let forged = Control::parse(&sms)
+        .unwrap()
+        .encode(&Key::from_bytes([6; 32]), &a(), &b());
+    let before = bob.clone();
+    assert_eq!(
+        bob.handle(
+            T0,
+            Input::Sms {
+                from: a(),
+                payload: forged
+            }
+        ),
+        Err(Error::Wire(WireError::BadTag))
+    );
+    assert_eq!(bob, before);
+    assert!(!bob.radio_on());
+    assert_eq!(bob.stats().bad_tags, 1);
+    // an unknown number
+    let c = Msisdn::parse("+886900000003").unwrap();
+    assert_eq!(
+        bob.handle(
+            T0,
+            Input::Sms {
+                from: c,
+                payload: sms.clone()
+            }
+        ),
+        Err(Error::UnknownPeer(c))
+    );
+    // a forged answer over IP for the live request
+    let fake = Control {
+        kind: Kind::Reply,
+        addr: Some("203.0.113.66:22".parse().unwrap()),
+        ..Control::parse(&sms).unwrap()
+    }
+    .encode(&Key::from_bytes([6; 32]), &b(), &a());
+    let before = alice.clone();
+    assert_eq!(
+        alice.handle(T0, Input::Ip { payload: fake }),
+        Err(Error::Wire(WireError::BadTag))
+    );
+    assert_eq!(alice, before);
+    // the caller's own request reflected back to it over IP
+    assert_eq!(
+        alice.handle(T0, Input::Ip { payload: sms }),
+        Err(Error::Unexpected("request"))
+    );
+    assert_eq!(alice, before);
+}
+
+#[test]
+fn unknown_app_is_refused_by_sms_without_the_radio() {
+    let (mut alice, mut bob) = pair();
+    alice.handle(T0, Input::BroadbandUp { ip: ip_a() }).unwrap();
+    alice
+        .handle(
+            T0,
+            Input::Resolve {
+                to: b(),
+                app: AppName::new("telnet").unwrap(),
+                nonce: Nonce(5),
+                port: 40001,
+            },
+        )
+        .unwrap();
+    let sms = sms_of(&drain(&mut alice)).pop().unwrap();
+    bob.handle(
+        T0,
+        Input::Sms {
+            from: a(),
+            payload: sms,
+        },
+    )
+    .unwrap();
+    let outs = drain(&mut bob);
+    assert!(!bob.radio_on());
+    let refusal = sms_of(&outs).pop().expect("refusal by SMS");
+    alice
+        .handle(
+            T0,
+            Input::Sms {
+                from: b(),
+                payload: refusal,
+            },
+        )
+        .unwrap();
+    assert!(drain(&mut alice).contains(&Output::Event(Event::Failed {
+        nonce: Nonce(5),
+        peer: b(),
+        error: Failure::Refused(Refusal::UnknownApp)
+    })));
+}
+
+#[test]
+fn attach_timeout_fails_what_waited_and_switches_off() {
+    let (mut alice, mut bob) = pair();
+    let outs = resolve(&mut alice, T0, 6);
+    assert_eq!(outs, vec![Output::ActivateBroadband]);
+    let t = alice.poll_timeout().unwrap();
+    alice.handle_timeout(t);
+    let outs = drain(&mut alice);
+    assert!(outs.contains(&Output::DeactivateBroadband));
+    assert!(outs.contains(&Output::Event(Event::Failed {
+        nonce: Nonce(6),
+        peer: b(),
+        error: Failure::AttachFailed
+    })));
+    assert!(!alice.radio_on());
+    // callee side: the caller never connects after the answer
+    let mut a2 = Peer::new(Config::new(a()).with_peer(b(), key()));
+    a2.handle(T0, Input::BroadbandUp { ip: ip_a() }).unwrap();
+    let sms = sms_of(&resolve(&mut a2, T0, 7)).pop().unwrap();
+    serve(&mut bob, T0, sms, 2121);
+    let t = bob.poll_timeout().unwrap();
+    assert_eq!(t, T0 + Duration::from_secs(60));
+    bob.handle_timeout(t);
+    let session = SessionId {
+        peer: a(),
+        nonce: Nonce(7),
+    };
+    let outs = drain(&mut bob);
+    assert!(outs.contains(&Output::StopServer(session)));
+    assert!(outs.contains(&Output::Event(Event::SessionFailed {
+        session,
+        error: Failure::NeverConnected
+    })));
+    assert_eq!(bob.sessions(), 0);
+}
+
+#[test]
+fn stale_answer_is_not_taken_for_a_new_request() {
+    let (mut alice, mut bob) = pair();
+    alice.handle(T0, Input::BroadbandUp { ip: ip_a() }).unwrap();
+    let sms1 = sms_of(&resolve(&mut alice, T0, 10)).pop().unwrap();
+    let answer1 = serve(&mut bob, T0, sms1, 2121);
+    // the caller gave up on request 10 before the answer came, and asks again
+    alice.handle(T0, Input::CloseRequest(Nonce(10))).unwrap();
+    drain(&mut alice);
+    resolve(&mut alice, T0, 11);
+    let before = alice.clone();
+    assert_eq!(
+        alice.handle(T0, Input::Ip { payload: answer1 }),
+        Err(Error::NoSuchRequest(Nonce(10)))
+    );
+    assert_eq!(alice, before);
+}
+
+#[test]
+fn cache_skips_the_sms_within_its_lifetime() {
+    let mut cfg = Config::new(a()).with_peer(b(), key());
+    cfg.cache_ttl = Duration::from_secs(10);
+    let mut alice = Peer::new(cfg);
+    let (_, mut bob) = pair();
+    alice.handle(T0, Input::BroadbandUp { ip: ip_a() }).unwrap();
+    let sms = sms_of(&resolve(&mut alice, T0, 1)).pop().unwrap();
+    let answer = serve(&mut bob, T0, sms, 2121);
+    alice.handle(T0, Input::Ip { payload: answer }).unwrap();
+    alice.handle(T0, Input::Connected(Nonce(1))).unwrap();
+    drain(&mut alice);
+    let t1 = T0 + Duration::from_secs(5);
+    let outs = resolve(&mut alice, t1, 2);
+    assert!(sms_of(&outs).is_empty());
+    assert!(outs
+        .iter()
+        .any(|o| matches!(o, Output::Event(Event::Resolved { cached: true, .. }))));
+    // a failed connect drops the entry; expiry does too
+    alice.handle(t1, Input::ConnectFailed(Nonce(2))).unwrap();
+    drain(&mut alice);
+    assert_eq!(sms_of(&resolve(&mut alice, t1, 3)).len(), 1);
+}
+
+#[test]
+fn bad_commands_are_rejected_cleanly() {
+    let (mut alice, _) = pair();
+    let c = Msisdn::parse("+886900000003").unwrap();
+    let r = alice.handle(
+        T0,
+        Input::Resolve {
+            to: c,
+            app: ftp(),
+            nonce: Nonce(1),
+            port: 1,
+        },
+    );
+    assert_eq!(r, Err(Error::UnknownPeer(c)));
+    resolve(&mut alice, T0, 1);
+    let r = alice.handle(
+        T0,
+        Input::Resolve {
+            to: b(),
+            app: ftp(),
+            nonce: Nonce(1),
+            port: 1,
+        },
+    );
+    assert_eq!(r, Err(Error::NonceInUse(Nonce(1))));
+    assert_eq!(
+        alice.handle(T0, Input::Connected(Nonce(1))),
+        Err(Error::NotWaiting("request"))
+    );
+    assert_eq!(alice.stats().rejected, 3);
+}
+
+#[test]
+fn window_accepts_reordered_and_rejects_repeats() {
+    let mut w = Window::default();
+    assert!(!w.contains(5));
+    w.insert(5);
+    assert!(w.contains(5));
+    assert!(!w.contains(4));
+    w.insert(7);
+    assert!(!w.contains(6));
+    w.insert(6);
+    assert!(w.contains(6) && w.contains(7) && w.contains(5));
+    w.insert(200);
+    // older than the window: treated as seen
+    assert!(w.contains(100));
+    assert!(!w.contains(199));
+}
