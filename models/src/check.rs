@@ -155,6 +155,10 @@ pub struct Bounds {
     pub depth: Option<usize>,
     /// Number of keys stored.
     pub keys: Option<u8>,
+    /// Number of requests the application may issue (iP2P).
+    pub requests: Option<u8>,
+    /// Number of network faults (each a loss or a duplication) the environment may inject.
+    pub faults: Option<u8>,
 }
 
 impl Bounds {
@@ -167,6 +171,8 @@ impl Bounds {
             failures: over.failures.or(self.failures),
             depth: over.depth.or(self.depth),
             keys: over.keys.or(self.keys),
+            requests: over.requests.or(self.requests),
+            faults: over.faults.or(self.faults),
         }
     }
 }
@@ -182,6 +188,8 @@ impl fmt::Display for Bounds {
             ("joins", self.joins),
             ("failures", self.failures),
             ("keys", self.keys),
+            ("requests", self.requests),
+            ("faults", self.faults),
         ];
         for (name, v) in small {
             if let Some(v) = v {

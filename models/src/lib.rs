@@ -17,6 +17,7 @@ pub mod check;
 pub mod report;
 
 pub mod chord;
+pub mod ip2p;
 
 /// Everything `ip2p-check` needs to know about one model.
 #[derive(Clone, Copy)]
@@ -65,7 +66,7 @@ impl ModelSpec {
 
 /// Every model; the chord model adds `chord::spec()` here.
 pub fn registry() -> Vec<ModelSpec> {
-    vec![chord::spec()]
+    vec![chord::spec(), ip2p::spec()]
 }
 
 /// The registered model called `name`, if any.

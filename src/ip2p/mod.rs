@@ -67,6 +67,7 @@
 //! assert_eq!(resolved, Some("198.51.100.2:2121".parse().unwrap()));
 //! ```
 
+pub mod invariants;
 pub mod resolver;
 pub mod wire;
 

@@ -113,6 +113,12 @@ struct BoundsArgs {
     /// Number of keys.
     #[arg(long, value_name = "K")]
     keys: Option<u8>,
+    /// Number of requests (iP2P).
+    #[arg(long, value_name = "R")]
+    requests: Option<u8>,
+    /// Number of network faults, each a loss or a duplication (iP2P).
+    #[arg(long, value_name = "F")]
+    faults: Option<u8>,
     /// Explore paths of at most D steps.
     #[arg(long, value_name = "D")]
     depth: Option<usize>,
@@ -127,6 +133,8 @@ impl BoundsArgs {
             failures: self.failures,
             depth: self.depth,
             keys: self.keys,
+            requests: self.requests,
+            faults: self.faults,
         }
     }
 }

@@ -1,0 +1,163 @@
+//! The iP2P invariants, once: the model (`models/src/ip2p.rs`), the fuzz target `ip2p_peer` and
+//! the tests check these functions by these names.
+//!
+//! An [`Observer`] watches the outputs of one caller and one callee (what each asked its host to
+//! do and told its application) and records what the invariants need:
+//!
+//! - **ConnectOnlyToAnnounced**: every `Connect` of the caller for request `n` goes to an address
+//!   the callee announced in an answer to request `n`.
+//! - **NoConnectBeforeIdentification**: the caller connects for request `n` only after it resolved
+//!   `n` (B.5 never before B.4).
+//! - **AtMostOneSession**: per request at most one `Connect` by the caller and at most one server
+//!   started by the callee.
+//! - **EveryRequestEnds**: once nothing can happen any more, every request issued has ended
+//!   (connected or failed), no request or session is left, and both radios are off (checked by the
+//!   model in its quiescent states and by the fuzz target after draining time).
+//! - **ForgedChangesNothing**: a message that fails authentication, or a replay, leaves the peer
+//!   exactly as it was (the model and the fuzz target compare the peer before and after).
+
+use alloc::vec::Vec;
+
+use super::wire::{Control, Kind, Nonce};
+use super::{Event, Output};
+use crate::addr::TransportAddr;
+
+/// The names of the invariants, as the spec and the model print them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Invariant {
+    /// See the module docs.
+    ConnectOnlyToAnnounced,
+    /// See the module docs.
+    NoConnectBeforeIdentification,
+    /// See the module docs.
+    AtMostOneSession,
+    /// See the module docs.
+    EveryRequestEnds,
+    /// See the module docs.
+    ForgedChangesNothing,
+}
+
+impl Invariant {
+    /// The name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Invariant::ConnectOnlyToAnnounced => "ConnectOnlyToAnnounced",
+            Invariant::NoConnectBeforeIdentification => "NoConnectBeforeIdentification",
+            Invariant::AtMostOneSession => "AtMostOneSession",
+            Invariant::EveryRequestEnds => "EveryRequestEnds",
+            Invariant::ForgedChangesNothing => "ForgedChangesNothing",
+        }
+    }
+}
+
+/// What one caller and one callee did, as far as the invariants care.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Observer {
+    /// (request, address) the callee announced.
+    pub announced: Vec<(Nonce, TransportAddr)>,
+    /// Requests the caller resolved.
+    pub resolved: Vec<Nonce>,
+    /// (request, address) the caller connected to, in order.
+    pub connects: Vec<(Nonce, TransportAddr)>,
+    /// Requests for which the callee started a server, once per start.
+    pub servers: Vec<Nonce>,
+    /// Requests that ended (connected or failed), once per end.
+    pub ended: Vec<Nonce>,
+    /// A `Connect` came before the request was resolved.
+    pub connect_before_resolve: bool,
+    /// A forged or replayed message changed a peer (set by the harness).
+    pub forged_changed: bool,
+}
+
+impl Observer {
+    /// Record one output of the caller.
+    pub fn caller(&mut self, o: &Output) {
+        match o {
+            Output::Connect { nonce, to, .. } => {
+                if !self.resolved.contains(nonce) {
+                    self.connect_before_resolve = true;
+                }
+                self.connects.push((*nonce, *to));
+            }
+            Output::Event(Event::Resolved { nonce, .. }) => {
+                if !self.resolved.contains(nonce) {
+                    self.resolved.push(*nonce);
+                }
+            }
+            Output::Event(Event::Connected(n)) | Output::Event(Event::Failed { nonce: n, .. }) => {
+                self.ended.push(*n);
+            }
+            _ => {}
+        }
+    }
+
+    /// Record one output of the callee.
+    pub fn callee(&mut self, o: &Output) {
+        match o {
+            Output::SendIp { payload, .. } | Output::SendSms { payload, .. } => {
+                // the callee's own message: its fields are what it announced
+                if let Ok(c) = Control::parse(payload) {
+                    if let (Kind::Reply, Some(a)) = (c.kind, c.addr) {
+                        if !self.announced.contains(&(c.nonce, a)) {
+                            self.announced.push((c.nonce, a));
+                        }
+                    }
+                }
+            }
+            Output::StartServer { session, .. } => self.servers.push(session.nonce),
+            _ => {}
+        }
+    }
+
+    /// ConnectOnlyToAnnounced.
+    pub fn connect_only_to_announced(&self) -> bool {
+        self.connects
+            .iter()
+            .all(|c| self.announced.iter().any(|a| a == c))
+    }
+
+    /// NoConnectBeforeIdentification.
+    pub fn no_connect_before_identification(&self) -> bool {
+        !self.connect_before_resolve
+    }
+
+    /// AtMostOneSession.
+    pub fn at_most_one_session(&self) -> bool {
+        fn unique(v: &[Nonce]) -> bool {
+            v.iter()
+                .enumerate()
+                .all(|(i, n)| !v[..i].contains(n))
+        }
+        let connects: Vec<Nonce> = self.connects.iter().map(|c| c.0).collect();
+        unique(&connects) && unique(&self.servers)
+    }
+
+    /// EveryRequestEnds, given the requests issued and whether the peers are idle (no request, no
+    /// session, radio off). Meaningful only once nothing can happen any more.
+    pub fn every_request_ends(&self, issued: &[Nonce], peers_idle: bool) -> bool {
+        peers_idle
+            && issued
+                .iter()
+                .all(|n| self.ended.iter().filter(|e| *e == n).count() == 1)
+    }
+
+    /// ForgedChangesNothing.
+    pub fn forged_changes_nothing(&self) -> bool {
+        !self.forged_changed
+    }
+
+    /// The first invariant (other than EveryRequestEnds) that does not hold.
+    pub fn violated(&self) -> Option<Invariant> {
+        if !self.connect_only_to_announced() {
+            Some(Invariant::ConnectOnlyToAnnounced)
+        } else if !self.no_connect_before_identification() {
+            Some(Invariant::NoConnectBeforeIdentification)
+        } else if !self.at_most_one_session() {
+            Some(Invariant::AtMostOneSession)
+        } else if !self.forged_changes_nothing() {
+            Some(Invariant::ForgedChangesNothing)
+        } else {
+            None
+        }
+    }
+}
