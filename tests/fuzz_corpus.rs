@@ -62,6 +62,16 @@ fn chord_sim_corpus() {
     replay("chord_sim", fuzz_lib::chord_sim);
 }
 
+#[test]
+fn ip2p_wire_corpus() {
+    replay("ip2p_wire", fuzz_lib::ip2p_targets::ip2p_wire);
+}
+
+#[test]
+fn ip2p_peer_corpus() {
+    replay("ip2p_peer", fuzz_lib::ip2p_targets::ip2p_peer);
+}
+
 /// The seeds themselves pass (they are also in the corpora, under `seed-*`).
 #[test]
 fn seeds_pass() {
@@ -73,6 +83,12 @@ fn seeds_pass() {
     }
     for (_, s) in fuzz_lib::sim_seeds() {
         fuzz_lib::chord_sim(&s);
+    }
+    for (_, s) in fuzz_lib::ip2p_targets::wire_seeds() {
+        fuzz_lib::ip2p_targets::ip2p_wire(&s);
+    }
+    for (_, s) in fuzz_lib::ip2p_targets::peer_seeds() {
+        fuzz_lib::ip2p_targets::ip2p_peer(&s);
     }
 }
 
@@ -88,6 +104,8 @@ fn seeds_are_current() {
         ("chord_wire", fuzz_lib::wire_seeds()),
         ("chord_node", fuzz_lib::node_seeds()),
         ("chord_sim", fuzz_lib::sim_seeds()),
+        ("ip2p_wire", fuzz_lib::ip2p_targets::wire_seeds()),
+        ("ip2p_peer", fuzz_lib::ip2p_targets::peer_seeds()),
     ] {
         let dir = corpus_dir(target);
         assert!(!seeds.is_empty(), "{target} has no seeds");

@@ -217,7 +217,9 @@ impl Ip2pModel {
     }
 
     fn config(&self, me: Msisdn, other: Msisdn) -> Config {
-        let mut c = Config::new(me).with_peer(other, shared_key()).with_app(app());
+        let mut c = Config::new(me)
+            .with_peer(other, shared_key())
+            .with_app(app());
         c.sms_attempts = 2;
         c.sms_timeout = Duration::from_secs(10);
         c.attach_timeout = Duration::from_secs(20);
@@ -334,10 +336,7 @@ impl State {
     }
 
     fn deliver_ip(&mut self, d: Datagram) {
-        if self
-            .a_listening
-            .iter()
-            .any(|(_, p)| *p == d.to.0.port())
+        if self.a_listening.iter().any(|(_, p)| *p == d.to.0.port())
             && self.a.ip() == Some(d.to.0.ip())
         {
             let _ = self.to_a(Input::Ip { payload: d.payload });
@@ -630,7 +629,9 @@ impl Model for Ip2pModel {
                     && s.issued.iter().any(|n| s.a.is_open(*n))
             }),
             Property::sometimes("FailsCleanly", |_, s: &State| {
-                s.requests_left == 0 && s.issued.len() == s.obs.ended.len() && s.idle()
+                s.requests_left == 0
+                    && s.issued.len() == s.obs.ended.len()
+                    && s.idle()
                     && s.obs.connects.is_empty()
             }),
         ]
@@ -665,7 +666,11 @@ impl Narrate for Ip2pModel {
             Action::Resolve => steps.push(Step::send(
                 "App-A",
                 "A",
-                format!("resolve {} for ftp (request {})", callee(), after.issued.len()),
+                format!(
+                    "resolve {} for ftp (request {})",
+                    callee(),
+                    after.issued.len()
+                ),
             )),
             Action::Attach { callee, k } => steps.push(Step::note(
                 if *callee { "B" } else { "A" },
@@ -682,7 +687,11 @@ impl Narrate for Ip2pModel {
             }
             Action::DeliverIp(i) => {
                 let d = &before.ip[*i];
-                steps.push(Step::send("B", "A", format!("over IP: {}", msg(&d.payload))));
+                steps.push(Step::send(
+                    "B",
+                    "A",
+                    format!("over IP: {}", msg(&d.payload)),
+                ));
             }
             Action::LoseSms(i) => steps.push(Step::note(
                 "SMS",
@@ -722,15 +731,12 @@ impl Narrate for Ip2pModel {
                 "A",
                 format!("TCP connect for request {} fails", n.0),
             )),
-            Action::Timeout { callee } => steps.push(Step::note(
-                if *callee { "B" } else { "A" },
-                "timer fires",
-            )),
-            Action::CloseRequest(n) => steps.push(Step::send(
-                "App-A",
-                "A",
-                format!("close request {}", n.0),
-            )),
+            Action::Timeout { callee } => {
+                steps.push(Step::note(if *callee { "B" } else { "A" }, "timer fires"))
+            }
+            Action::CloseRequest(n) => {
+                steps.push(Step::send("App-A", "A", format!("close request {}", n.0)))
+            }
             Action::CloseSession(sess) => steps.push(Step::note(
                 "B",
                 format!("application closes session {}", sess.nonce.0),
@@ -744,10 +750,7 @@ impl Narrate for Ip2pModel {
         }
         let new_connects = &after.obs.connects[before.obs.connects.len()..];
         for (n, to) in new_connects {
-            steps.push(Step::note(
-                "A",
-                format!("connects request {} to {to}", n.0),
-            ));
+            steps.push(Step::note("A", format!("connects request {} to {to}", n.0)));
         }
         for (n, r) in after.obs.ended[before.obs.ended.len()..]
             .iter()
@@ -828,10 +831,12 @@ pub fn spec() -> ModelSpec {
         about: "iP2P identification over SMS (B.1-B.5) on real ip2p::ip2p::Peer machines: lossy, duplicating SMS and IP, radios, attacker",
         variants: VARIANTS,
         ci_runs: || {
-            vec![
-                ("nonce", Bounds::default()),
-                ("no-nonce", Bounds::default()),
-            ]
+            let b = |requests, faults| Bounds {
+                requests: Some(requests),
+                faults: Some(faults),
+                ..Bounds::default()
+            };
+            vec![("nonce", b(1, 3)), ("nonce", b(2, 1)), ("no-nonce", b(2, 0))]
         },
         run,
         explore,

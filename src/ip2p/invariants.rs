@@ -5,7 +5,8 @@
 //! do and told its application) and records what the invariants need:
 //!
 //! - **ConnectOnlyToAnnounced**: every `Connect` of the caller for request `n` goes to an address
-//!   the callee announced in an answer to request `n`.
+//!   the callee announced in an answer to request `n` — or, when `n` was resolved from the cache
+//!   ([`super::Config::cache_ttl`]), to an address the callee announced for an earlier request.
 //! - **NoConnectBeforeIdentification**: the caller connects for request `n` only after it resolved
 //!   `n` (B.5 never before B.4).
 //! - **AtMostOneSession**: per request at most one `Connect` by the caller and at most one server
@@ -57,6 +58,8 @@ pub struct Observer {
     pub announced: Vec<(Nonce, TransportAddr)>,
     /// Requests the caller resolved.
     pub resolved: Vec<Nonce>,
+    /// Requests the caller resolved from its cache.
+    pub cached: Vec<Nonce>,
     /// (request, address) the caller connected to, in order.
     pub connects: Vec<(Nonce, TransportAddr)>,
     /// Requests for which the callee started a server, once per start.
@@ -79,9 +82,12 @@ impl Observer {
                 }
                 self.connects.push((*nonce, *to));
             }
-            Output::Event(Event::Resolved { nonce, .. }) => {
+            Output::Event(Event::Resolved { nonce, cached, .. }) => {
                 if !self.resolved.contains(nonce) {
                     self.resolved.push(*nonce);
+                }
+                if *cached && !self.cached.contains(nonce) {
+                    self.cached.push(*nonce);
                 }
             }
             Output::Event(Event::Connected(n)) | Output::Event(Event::Failed { nonce: n, .. }) => {
@@ -111,9 +117,11 @@ impl Observer {
 
     /// ConnectOnlyToAnnounced.
     pub fn connect_only_to_announced(&self) -> bool {
-        self.connects
-            .iter()
-            .all(|c| self.announced.iter().any(|a| a == c))
+        self.connects.iter().all(|(n, to)| {
+            self.announced
+                .iter()
+                .any(|(m, a)| a == to && (m == n || self.cached.contains(n)))
+        })
     }
 
     /// NoConnectBeforeIdentification.
@@ -124,9 +132,7 @@ impl Observer {
     /// AtMostOneSession.
     pub fn at_most_one_session(&self) -> bool {
         fn unique(v: &[Nonce]) -> bool {
-            v.iter()
-                .enumerate()
-                .all(|(i, n)| !v[..i].contains(n))
+            v.iter().enumerate().all(|(i, n)| !v[..i].contains(n))
         }
         let connects: Vec<Nonce> = self.connects.iter().map(|c| c.0).collect();
         unique(&connects) && unique(&self.servers)
