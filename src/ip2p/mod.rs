@@ -615,14 +615,9 @@ impl Peer {
         )
     }
 
-    /// The control message this peer would send over IP for `session` if asked again: for tests
-    /// and models that need to know what was announced.
-    pub fn announced(&self, session: SessionId) -> Option<TransportAddr> {
-        let s = self.sessions.get(&session)?;
-        match (&s.state, self.radio) {
-            (SessState::Serving { answer, .. }, _) => Control::parse(answer).ok()?.addr,
-            _ => None,
-        }
+    /// The application of session `session`, if it is being served.
+    pub fn session_app(&self, session: SessionId) -> Option<AppName> {
+        self.sessions.get(&session).map(|s| s.app)
     }
 
     fn key(&self, peer: &Msisdn) -> Result<&Key, Error> {

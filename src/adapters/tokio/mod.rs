@@ -67,6 +67,8 @@
 //! # }).unwrap();
 //! ```
 
+pub mod ip2p;
+
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;

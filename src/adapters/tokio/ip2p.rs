@@ -1,0 +1,646 @@
+//! The iP2P socket API over tokio: one task runs a [`Peer`] and carries out its IP side on real
+//! TCP sockets (listen for the answer, answer, serve, connect); SMS and the radio stay with the
+//! host through channels ([`Links`]), because they belong to the phone (a modem through
+//! [`crate::adapters::modem`], a platform's connection manager), not to tokio.
+//!
+//! ```text
+//! app ── Ip2pHandle::connect(msisdn, app) ──► task ── Peer ──► SendSms ─► Links::sms_out
+//!                                                   ▲  │         ActivateBroadband ─► Links::radio_out
+//!     Links::sms_in, Links::radio_in ───────────────┘  ├─ Listen      → TCP listener on PortA (reserved at resolve)
+//!                                                      ├─ SendIp      → TCP connect, one frame, close
+//!                                                      ├─ StartServer → TCP listener on the radio's address
+//!                                                      └─ Connect     → TCP connect → the app gets the stream
+//! ```
+//!
+//! Over IP a control message travels in one frame: a 2-octet big-endian length (at most 140)
+//! and the message. A frame that is too long, or does not arrive within
+//! [`HostConfig::frame_timeout`], is dropped and counted; nothing a peer sends stops the task.
+//!
+//! Nonces come from the standard library's per-process random hash keys mixed with a counter:
+//! unique and unpredictable enough for binding answers to requests (the tag, not the nonce, is
+//! what authenticates).
+//!
+//! # Example
+//!
+//! See `tests/ip2p_e2e.rs`: two phones, two emulated modems, an emulated SMS centre, and a real
+//! TCP connection at the end.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::ip2p::wire::{AppName, Nonce, MAX_LEN};
+use crate::ip2p::{Event, Failure, Input, Output, Peer, SessionId};
+use crate::machine::Machine;
+use crate::msisdn::Msisdn;
+use crate::time::Time;
+use crate::TransportAddr;
+
+/// What the host asks of the phone's BW radio.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RadioCommand {
+    /// Switch on and attach; answer with [`RadioEvent::Up`].
+    On,
+    /// Switch off.
+    Off,
+}
+
+/// What the phone's BW radio reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RadioEvent {
+    /// Attached; DHCP gave this address.
+    Up(IpAddr),
+    /// Lost the attachment.
+    Down,
+}
+
+/// The channels between the task and the phone: SMS (complete iP2P control messages, already
+/// port-addressed and reassembled) and the radio.
+#[derive(Debug)]
+pub struct Links {
+    /// Control messages to send by SMS: (to, payload).
+    pub sms_out: mpsc::UnboundedSender<(Msisdn, Vec<u8>)>,
+    /// Control messages received by SMS: (from, payload).
+    pub sms_in: mpsc::Receiver<(Msisdn, Vec<u8>)>,
+    /// Radio commands.
+    pub radio_out: mpsc::UnboundedSender<RadioCommand>,
+    /// Radio events.
+    pub radio_in: mpsc::Receiver<RadioEvent>,
+}
+
+/// Settings of the task.
+#[derive(Clone, Debug)]
+pub struct HostConfig {
+    /// How long a TCP connect (the answer of B.4, the connection of B.5) may take.
+    pub connect_timeout: Duration,
+    /// How long a peer may take to send its one frame after connecting.
+    pub frame_timeout: Duration,
+    /// Capacity of the events channel.
+    pub event_capacity: usize,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        HostConfig {
+            connect_timeout: Duration::from_secs(10),
+            frame_timeout: Duration::from_secs(5),
+            event_capacity: 64,
+        }
+    }
+}
+
+/// Why [`Ip2pHandle::connect`] did not give a connection.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The protocol failed (no answer, refused, radio, connect).
+    #[error("iP2P: {0}")]
+    Failed(Failure),
+    /// The peer rejected the request (unknown peer, too many requests …).
+    #[error("iP2P request rejected: {0}")]
+    Rejected(crate::ip2p::Error),
+    /// Reserving the local port failed.
+    #[error("could not reserve a local port: {0}")]
+    Io(#[from] io::Error),
+    /// The task has stopped.
+    #[error("the iP2P task has stopped")]
+    Stopped,
+}
+
+/// A connection made by [`Ip2pHandle::connect`]. Dropping it tells the peer the session is over
+/// (so the radio can go idle).
+#[derive(Debug)]
+pub struct Connection {
+    /// The TCP stream to the callee's application (B.5).
+    pub stream: TcpStream,
+    /// The request.
+    pub nonce: Nonce,
+    /// The callee's application address.
+    pub addr: TransportAddr,
+    close: mpsc::UnboundedSender<Command>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        let _ = self.close.send(Command::CloseRequest(self.nonce));
+    }
+}
+
+/// A connection a caller made to a server this phone started for it (callee side). Dropping it
+/// ends the session.
+#[derive(Debug)]
+pub struct Served {
+    /// The TCP stream from the caller.
+    pub stream: TcpStream,
+    /// The session.
+    pub session: SessionId,
+    /// The application.
+    pub app: AppName,
+    close: mpsc::UnboundedSender<Command>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.close.send(Command::CloseSession(self.session));
+    }
+}
+
+/// What the task tells the application.
+#[derive(Debug)]
+pub enum HostEvent {
+    /// A caller connected to the server started for it.
+    Incoming(Served),
+    /// An event of the peer (resolved, failed, incoming request …).
+    Peer(Event),
+}
+
+/// Counters of the task.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HostCounters {
+    /// Inputs the peer rejected (forged, replayed, late …).
+    pub rejected: u64,
+    /// Frames dropped (too long, too slow, bad length).
+    pub bad_frames: u64,
+    /// Answers that could not be delivered over IP.
+    pub send_failures: u64,
+    /// Events dropped because the application did not read them.
+    pub events_dropped: u64,
+}
+
+#[derive(Default)]
+struct Shared {
+    rejected: AtomicU64,
+    bad_frames: AtomicU64,
+    send_failures: AtomicU64,
+    events_dropped: AtomicU64,
+}
+
+#[derive(Debug)]
+enum Command {
+    Resolve {
+        to: Msisdn,
+        app: AppName,
+        reply: oneshot::Sender<Result<Connection, ConnectError>>,
+    },
+    CloseRequest(Nonce),
+    CloseSession(SessionId),
+    Stop,
+}
+
+enum Internal {
+    Input(Input),
+    Connected(Nonce, TcpStream),
+    Accepted(SessionId, TcpStream),
+    ServerListening(SessionId, TcpListener),
+    ServerFailed(SessionId),
+    BadFrame,
+    SendFailed,
+}
+
+/// The application's handle on the task.
+#[derive(Clone, Debug)]
+pub struct Ip2pHandle {
+    commands: mpsc::UnboundedSender<Command>,
+    shared: Arc<SharedDebug>,
+}
+
+struct SharedDebug(Shared);
+
+impl std::fmt::Debug for SharedDebug {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HostCounters")
+    }
+}
+
+impl Ip2pHandle {
+    /// The iP2P socket API: resolve `to` by SMS (B.1–B.4) and connect to its `app` (B.5).
+    pub async fn connect(&self, to: Msisdn, app: AppName) -> Result<Connection, ConnectError> {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Resolve { to, app, reply })
+            .map_err(|_| ConnectError::Stopped)?;
+        rx.await.map_err(|_| ConnectError::Stopped)?
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> HostCounters {
+        let s = &self.shared.0;
+        HostCounters {
+            rejected: s.rejected.load(Ordering::Relaxed),
+            bad_frames: s.bad_frames.load(Ordering::Relaxed),
+            send_failures: s.send_failures.load(Ordering::Relaxed),
+            events_dropped: s.events_dropped.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Stop the task (sockets close, the radio is told to switch off).
+    pub fn stop(&self) {
+        let _ = self.commands.send(Command::Stop);
+    }
+}
+
+/// Start the task. Returns the handle and the events.
+pub fn spawn(
+    peer: Peer,
+    links: Links,
+    config: HostConfig,
+) -> (Ip2pHandle, mpsc::Receiver<HostEvent>) {
+    let (commands, commands_rx) = mpsc::unbounded_channel();
+    let (events, events_rx) = mpsc::channel(config.event_capacity.max(1));
+    let (internal, internal_rx) = mpsc::unbounded_channel();
+    let shared = Arc::new(SharedDebug(Shared::default()));
+    let task = Task {
+        peer,
+        links,
+        config,
+        origin: Instant::now(),
+        commands: commands.clone(),
+        events,
+        internal,
+        shared: Arc::clone(&shared),
+        reserved: HashMap::new(),
+        listeners: HashMap::new(),
+        servers: HashMap::new(),
+        pending: HashMap::new(),
+        streams: HashMap::new(),
+        nonce_seed: std::collections::hash_map::RandomState::new(),
+        nonce_counter: 0,
+    };
+    tokio::spawn(task.run(commands_rx, internal_rx));
+    (Ip2pHandle { commands, shared }, events_rx)
+}
+
+struct Task {
+    peer: Peer,
+    links: Links,
+    config: HostConfig,
+    origin: Instant,
+    commands: mpsc::UnboundedSender<Command>,
+    events: mpsc::Sender<HostEvent>,
+    internal: mpsc::UnboundedSender<Internal>,
+    shared: Arc<SharedDebug>,
+    /// PortA listeners reserved at resolve time, until the peer says Listen.
+    reserved: HashMap<Nonce, TcpListener>,
+    /// PortA accept loops.
+    listeners: HashMap<Nonce, JoinHandle<()>>,
+    /// Server accept tasks.
+    servers: HashMap<SessionId, JoinHandle<()>>,
+    /// Applications waiting for their connection.
+    pending: HashMap<
+        Nonce,
+        (
+            oneshot::Sender<Result<Connection, ConnectError>>,
+            TransportAddr,
+        ),
+    >,
+    /// Streams connected, waiting for the peer to confirm.
+    streams: HashMap<Nonce, TcpStream>,
+    nonce_seed: std::collections::hash_map::RandomState,
+    nonce_counter: u64,
+}
+
+impl Task {
+    fn now(&self) -> Time {
+        Time::from_millis(self.origin.elapsed().as_millis() as u64)
+    }
+
+    fn instant(&self, t: Time) -> Instant {
+        self.origin + Duration::from_millis(t.as_millis())
+    }
+
+    fn fresh_nonce(&mut self) -> Nonce {
+        self.nonce_counter += 1;
+        let mut h = self.nonce_seed.build_hasher();
+        h.write_u64(self.nonce_counter);
+        Nonce(h.finish())
+    }
+
+    async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        mut internal: mpsc::UnboundedReceiver<Internal>,
+    ) {
+        loop {
+            let deadline = self.peer.poll_timeout().map(|t| self.instant(t));
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                c = commands.recv() => match c {
+                    None | Some(Command::Stop) => break,
+                    Some(c) => self.command(c).await,
+                },
+                Some(i) = internal.recv() => self.internal(i),
+                Some((from, payload)) = self.links.sms_in.recv() => {
+                    self.input(Input::Sms { from, payload });
+                }
+                Some(ev) = self.links.radio_in.recv() => {
+                    let input = match ev {
+                        RadioEvent::Up(ip) => Input::BroadbandUp { ip },
+                        RadioEvent::Down => Input::BroadbandDown,
+                    };
+                    self.input(input);
+                }
+                _ = sleep => {
+                    let now = self.now();
+                    self.peer.handle_timeout(now);
+                }
+            }
+            self.drain();
+        }
+        for (_, h) in self
+            .listeners
+            .drain()
+            .chain(self.servers.drain().map(|(k, v)| (k.nonce, v)))
+        {
+            h.abort();
+        }
+        let _ = self.links.radio_out.send(RadioCommand::Off);
+    }
+
+    fn input(&mut self, input: Input) {
+        let now = self.now();
+        if self.peer.handle(now, input).is_err() {
+            self.shared.0.rejected.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    async fn command(&mut self, c: Command) {
+        match c {
+            Command::Resolve { to, app, reply } => {
+                // B.1: the socket API reserves PortA before it asks the control function
+                let listener =
+                    match TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0))
+                        .await
+                    {
+                        Ok(l) => l,
+                        Err(e) => {
+                            let _ = reply.send(Err(ConnectError::Io(e)));
+                            return;
+                        }
+                    };
+                let port = match listener.local_addr() {
+                    Ok(a) => a.port(),
+                    Err(e) => {
+                        let _ = reply.send(Err(ConnectError::Io(e)));
+                        return;
+                    }
+                };
+                let nonce = self.fresh_nonce();
+                let now = self.now();
+                match self.peer.handle(
+                    now,
+                    Input::Resolve {
+                        to,
+                        app,
+                        nonce,
+                        port,
+                    },
+                ) {
+                    Ok(()) => {
+                        self.reserved.insert(nonce, listener);
+                        let placeholder =
+                            TransportAddr(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
+                        self.pending.insert(nonce, (reply, placeholder));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(ConnectError::Rejected(e)));
+                    }
+                }
+            }
+            Command::CloseRequest(n) => self.input(Input::CloseRequest(n)),
+            Command::CloseSession(s) => self.input(Input::CloseSession(s)),
+            Command::Stop => {}
+        }
+    }
+
+    fn internal(&mut self, i: Internal) {
+        match i {
+            Internal::Input(input) => self.input(input),
+            Internal::Connected(n, stream) => {
+                self.streams.insert(n, stream);
+                let now = self.now();
+                if self.peer.handle(now, Input::Connected(n)).is_err() {
+                    // the request ended meanwhile (timed out, closed): do not keep the stream
+                    self.streams.remove(&n);
+                    self.shared.0.rejected.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Internal::Accepted(session, stream) => {
+                let now = self.now();
+                if self.peer.handle(now, Input::Accepted(session)).is_ok() {
+                    if let Some(app) = self.peer.session_app(session) {
+                        let served = Served {
+                            stream,
+                            session,
+                            app,
+                            close: self.commands.clone(),
+                        };
+                        self.emit(HostEvent::Incoming(served));
+                    }
+                } else {
+                    self.shared.0.rejected.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Internal::ServerListening(session, listener) => {
+                let port = match listener.local_addr() {
+                    Ok(a) => a.port(),
+                    Err(_) => {
+                        self.input(Input::ServerFailed(session));
+                        return;
+                    }
+                };
+                let tx = self.internal.clone();
+                let h = tokio::spawn(async move {
+                    // one connection per session: the caller's (B.5)
+                    if let Ok((stream, _)) = listener.accept().await {
+                        let _ = tx.send(Internal::Accepted(session, stream));
+                    }
+                });
+                self.servers.insert(session, h);
+                self.input(Input::ServerListening { session, port });
+            }
+            Internal::ServerFailed(session) => self.input(Input::ServerFailed(session)),
+            Internal::BadFrame => {
+                self.shared.0.bad_frames.fetch_add(1, Ordering::Relaxed);
+            }
+            Internal::SendFailed => {
+                self.shared.0.send_failures.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn emit(&self, e: HostEvent) {
+        if self.events.try_send(e).is_err() {
+            self.shared.0.events_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn drain(&mut self) {
+        while let Some(o) = self.peer.poll() {
+            self.output(o);
+        }
+    }
+
+    fn output(&mut self, o: Output) {
+        match o {
+            Output::SendSms { to, payload } => {
+                let _ = self.links.sms_out.send((to, payload));
+            }
+            Output::ActivateBroadband => {
+                let _ = self.links.radio_out.send(RadioCommand::On);
+            }
+            Output::DeactivateBroadband => {
+                let _ = self.links.radio_out.send(RadioCommand::Off);
+            }
+            Output::Listen { nonce, .. } => {
+                if let Some(listener) = self.reserved.remove(&nonce) {
+                    let tx = self.internal.clone();
+                    let timeout = self.config.frame_timeout;
+                    let h = tokio::spawn(async move {
+                        loop {
+                            let Ok((mut s, _)) = listener.accept().await else {
+                                continue;
+                            };
+                            let tx = tx.clone();
+                            tokio::spawn(async move {
+                                let msg =
+                                    match tokio::time::timeout(timeout, read_frame(&mut s)).await {
+                                        Ok(Ok(p)) => Internal::Input(Input::Ip { payload: p }),
+                                        _ => Internal::BadFrame,
+                                    };
+                                let _ = tx.send(msg);
+                            });
+                        }
+                    });
+                    self.listeners.insert(nonce, h);
+                }
+            }
+            Output::StopListening { nonce, .. } => {
+                self.reserved.remove(&nonce);
+                if let Some(h) = self.listeners.remove(&nonce) {
+                    h.abort();
+                }
+            }
+            Output::SendIp { to, payload } => {
+                let tx = self.internal.clone();
+                let timeout = self.config.connect_timeout;
+                tokio::spawn(async move {
+                    let r = tokio::time::timeout(timeout, async {
+                        let mut s = TcpStream::connect(to.0).await?;
+                        write_frame(&mut s, &payload).await?;
+                        s.shutdown().await
+                    })
+                    .await;
+                    if !matches!(r, Ok(Ok(()))) {
+                        let _ = tx.send(Internal::SendFailed);
+                    }
+                });
+            }
+            Output::StartServer { session, .. } => {
+                let tx = self.internal.clone();
+                let ip = self.peer.ip().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+                tokio::spawn(async move {
+                    let msg = match TcpListener::bind(SocketAddr::new(ip, 0)).await {
+                        Ok(l) => Internal::ServerListening(session, l),
+                        Err(_) => Internal::ServerFailed(session),
+                    };
+                    let _ = tx.send(msg);
+                });
+            }
+            Output::StopServer(session) => {
+                if let Some(h) = self.servers.remove(&session) {
+                    h.abort();
+                }
+            }
+            Output::Connect { nonce, to, .. } => {
+                if let Some(p) = self.pending.get_mut(&nonce) {
+                    p.1 = to;
+                }
+                let tx = self.internal.clone();
+                let timeout = self.config.connect_timeout;
+                tokio::spawn(async move {
+                    let msg = match tokio::time::timeout(timeout, TcpStream::connect(to.0)).await {
+                        Ok(Ok(s)) => Internal::Connected(nonce, s),
+                        _ => Internal::Input(Input::ConnectFailed(nonce)),
+                    };
+                    let _ = tx.send(msg);
+                });
+            }
+            Output::Event(e) => {
+                match &e {
+                    Event::Connected(n) => {
+                        if let (Some((reply, addr)), Some(stream)) =
+                            (self.pending.remove(n), self.streams.remove(n))
+                        {
+                            let conn = Connection {
+                                stream,
+                                nonce: *n,
+                                addr,
+                                close: self.commands.clone(),
+                            };
+                            if let Err(Ok(conn)) = reply.send(Ok(conn)) {
+                                // the application gave up waiting: close at once
+                                drop(conn);
+                            }
+                        }
+                    }
+                    Event::Failed { nonce, error, .. } => {
+                        self.reserved.remove(nonce);
+                        self.streams.remove(nonce);
+                        if let Some((reply, _)) = self.pending.remove(nonce) {
+                            let _ = reply.send(Err(ConnectError::Failed(*error)));
+                        }
+                    }
+                    Event::SessionFailed { session, .. } => {
+                        if let Some(h) = self.servers.remove(session) {
+                            h.abort();
+                        }
+                    }
+                    _ => {}
+                }
+                self.emit(HostEvent::Peer(e));
+            }
+        }
+    }
+}
+
+/// Read one frame: 2-octet length (at most [`MAX_LEN`]), then the message.
+async fn read_frame(s: &mut TcpStream) -> io::Result<Vec<u8>> {
+    let mut len = [0u8; 2];
+    s.read_exact(&mut len).await?;
+    let n = u16::from_be_bytes(len) as usize;
+    if n == 0 || n > MAX_LEN {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "frame length out of range",
+        ));
+    }
+    let mut buf = vec![0; n];
+    s.read_exact(&mut buf).await?;
+    Ok(buf)
+}
+
+/// Write one frame.
+async fn write_frame(s: &mut TcpStream, payload: &[u8]) -> io::Result<()> {
+    let n = u16::try_from(payload.len())
+        .ok()
+        .filter(|n| *n as usize <= MAX_LEN)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "control message too long"))?;
+    let mut frame = Vec::with_capacity(2 + payload.len());
+    frame.extend_from_slice(&n.to_be_bytes());
+    frame.extend_from_slice(payload);
+    s.write_all(&frame).await
+}

@@ -1,0 +1,227 @@
+//! The iP2P socket API over real TCP on loopback, with SMS and radios emulated in memory: two
+//! phones, the callee's radio off until the SMS arrives, a real TCP connection at the end.
+#![cfg(feature = "tokio")]
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use ip2p::adapters::tokio::ip2p::{
+    spawn, ConnectError, HostConfig, HostEvent, Links, RadioCommand, RadioEvent,
+};
+use ip2p::ip2p::wire::{AppName, Key};
+use ip2p::ip2p::{Config, Event, Failure, Peer};
+use ip2p::Msisdn;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+fn num(s: &str) -> Msisdn {
+    s.parse().unwrap()
+}
+
+/// An emulated BW radio: attaches `attach` after being switched on, with address `ip`; reports
+/// every command it got on `log`.
+fn radio(
+    ip: IpAddr,
+    attach: Duration,
+    log: mpsc::UnboundedSender<RadioCommand>,
+) -> (
+    mpsc::UnboundedSender<RadioCommand>,
+    mpsc::Receiver<RadioEvent>,
+) {
+    let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel::<RadioCommand>();
+    let (ev_tx, ev_rx) = mpsc::channel(8);
+    tokio::spawn(async move {
+        while let Some(c) = cmd_rx.recv().await {
+            let _ = log.send(c);
+            if c == RadioCommand::On {
+                tokio::time::sleep(attach).await;
+                let _ = ev_tx.send(RadioEvent::Up(ip)).await;
+            }
+        }
+    });
+    (cmd_tx, ev_rx)
+}
+
+struct Phone {
+    handle: ip2p::adapters::tokio::ip2p::Ip2pHandle,
+    events: mpsc::Receiver<HostEvent>,
+    radio_log: mpsc::UnboundedReceiver<RadioCommand>,
+}
+
+/// Two phones joined by an in-memory SMS network delivering after `sms_delay` (dropping the
+/// first `lose_first` SMS).
+fn two_phones(
+    sms_delay: Duration,
+    lose_first: usize,
+    b_serves: bool,
+    tune: impl Fn(&mut Config),
+) -> (Phone, Phone) {
+    let (a, b) = (num("+886900000001"), num("+886900000002"));
+    let key = Key::from_bytes([9; 32]);
+    let ftp = AppName::new("ftp").unwrap();
+    let mut ca = Config::new(a).with_peer(b, key.clone());
+    let mut cb = Config::new(b).with_peer(a, key);
+    if b_serves {
+        cb = cb.with_app(ftp);
+    }
+    tune(&mut ca);
+    tune(&mut cb);
+    let (a_out, mut a_out_rx) = mpsc::unbounded_channel::<(Msisdn, Vec<u8>)>();
+    let (b_out, mut b_out_rx) = mpsc::unbounded_channel::<(Msisdn, Vec<u8>)>();
+    let (a_in_tx, a_in) = mpsc::channel(8);
+    let (b_in_tx, b_in) = mpsc::channel(8);
+    // the SMS centre
+    tokio::spawn(async move {
+        let mut lost = 0;
+        loop {
+            tokio::select! {
+                Some((to, p)) = a_out_rx.recv() => {
+                    assert_eq!(to, b);
+                    if lost < lose_first { lost += 1; continue; }
+                    let tx = b_in_tx.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(sms_delay).await;
+                        let _ = tx.send((a, p)).await;
+                    });
+                }
+                Some((to, p)) = b_out_rx.recv() => {
+                    assert_eq!(to, a);
+                    let tx = a_in_tx.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(sms_delay).await;
+                        let _ = tx.send((b, p)).await;
+                    });
+                }
+                else => break,
+            }
+        }
+    });
+    let mut phones = Vec::new();
+    for (cfg, out, inbox, ip) in [
+        (ca, a_out, a_in, "127.0.0.1"),
+        (cb, b_out, b_in, "127.0.0.2"),
+    ] {
+        let (log_tx, radio_log) = mpsc::unbounded_channel();
+        let (radio_out, radio_in) = radio(ip.parse().unwrap(), Duration::from_millis(30), log_tx);
+        let links = Links {
+            sms_out: out,
+            sms_in: inbox,
+            radio_out,
+            radio_in,
+        };
+        let (handle, events) = spawn(Peer::new(cfg), links, HostConfig::default());
+        phones.push(Phone {
+            handle,
+            events,
+            radio_log,
+        });
+    }
+    let b = phones.pop().unwrap();
+    let a = phones.pop().unwrap();
+    (a, b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phone_calls_phone_and_they_talk_over_tcp() {
+    let (a, mut b) = two_phones(Duration::from_millis(20), 0, true, |c| {
+        c.idle_off = Duration::from_millis(200);
+    });
+    let ftp = AppName::new("ftp").unwrap();
+    // the callee's application: echo what the caller says
+    let server = tokio::spawn(async move {
+        loop {
+            match b.events.recv().await {
+                Some(HostEvent::Incoming(mut served)) => {
+                    let mut buf = [0u8; 5];
+                    served.stream.read_exact(&mut buf).await.unwrap();
+                    served.stream.write_all(&buf).await.unwrap();
+                    assert_eq!(served.app.as_str(), "ftp");
+                    return b;
+                }
+                Some(_) => {}
+                None => panic!("callee events closed"),
+            }
+        }
+    });
+    let mut conn = tokio::time::timeout(
+        Duration::from_secs(10),
+        a.handle.connect(num("+886900000002"), ftp),
+    )
+    .await
+    .expect("set-up in time")
+    .expect("connected");
+    assert_eq!(conn.addr.0.ip().to_string(), "127.0.0.2");
+    conn.stream.write_all(b"hello").await.unwrap();
+    let mut buf = [0u8; 5];
+    conn.stream.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"hello");
+    let mut b = server.await.unwrap();
+    drop(conn);
+    // both radios were switched on, and go off again after the idle time
+    let mut a = a;
+    for log in [&mut a.radio_log, &mut b.radio_log] {
+        assert_eq!(log.recv().await, Some(RadioCommand::On));
+        let off = tokio::time::timeout(Duration::from_secs(5), log.recv()).await;
+        assert_eq!(off.unwrap(), Some(RadioCommand::Off));
+    }
+    assert_eq!(a.handle.counters().rejected, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_sms_is_retried_and_the_call_still_connects() {
+    let (a, mut b) = two_phones(Duration::from_millis(10), 1, true, |c| {
+        c.sms_timeout = Duration::from_millis(300);
+    });
+    tokio::spawn(async move {
+        while let Some(e) = b.events.recv().await {
+            if let HostEvent::Incoming(served) = e {
+                // keep the connection until the test ends
+                std::mem::forget(served);
+            }
+        }
+    });
+    let conn = tokio::time::timeout(
+        Duration::from_secs(10),
+        a.handle
+            .connect(num("+886900000002"), AppName::new("ftp").unwrap()),
+    )
+    .await
+    .unwrap()
+    .expect("connected after a retry");
+    assert!(conn.stream.peer_addr().is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_callee_fails_cleanly_and_refusal_is_reported() {
+    // the callee serves no ftp: it refuses by SMS
+    let (a, _b) = two_phones(Duration::from_millis(5), 0, false, |_| {});
+    let r = a
+        .handle
+        .connect(num("+886900000002"), AppName::new("ftp").unwrap())
+        .await;
+    assert!(matches!(r, Err(ConnectError::Failed(Failure::Refused(_)))));
+    // every SMS lost: no answer after the attempts
+    let (mut a, _b) = two_phones(Duration::from_millis(5), usize::MAX, true, |c| {
+        c.sms_timeout = Duration::from_millis(50);
+        c.sms_attempts = 2;
+    });
+    let r = a
+        .handle
+        .connect(num("+886900000002"), AppName::new("ftp").unwrap())
+        .await;
+    assert!(matches!(r, Err(ConnectError::Failed(Failure::NoAnswer(2)))));
+    let mut saw_failed = false;
+    while let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(100), a.events.recv()).await
+    {
+        if let HostEvent::Peer(Event::Failed { .. }) = e {
+            saw_failed = true;
+        }
+    }
+    assert!(saw_failed);
+    // an unknown number is rejected at once
+    let r = a
+        .handle
+        .connect(num("+886900000009"), AppName::new("ftp").unwrap())
+        .await;
+    assert!(matches!(r, Err(ConnectError::Rejected(_))));
+}
