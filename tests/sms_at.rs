@@ -111,7 +111,8 @@ fn submit() -> Vec<u8> {
 const SUBMIT_HEX: &str = "0001000B91447758100650000000";
 
 /// An SMS-DELIVER ("hellohello") with an SMSC prefix of 8 octets and a TPDU of 30 octets.
-const DELIVER_HEX: &str = "07911326040000F0040B911346610089F60000208062917314080CC8F71D14969741F977FD07";
+const DELIVER_HEX: &str =
+    "07911326040000F0040B911346610089F60000208062917314080CC8F71D14969741F977FD07";
 const DELIVER_TPDU_LEN: usize = 30;
 
 fn deliver() -> Vec<u8> {
@@ -497,7 +498,10 @@ fn cms_errors_numeric_and_verbose_are_typed() {
         ]
     );
     let meanings: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-    assert!(meanings[0].contains("invalid PDU mode parameter"), "{meanings:?}");
+    assert!(
+        meanings[0].contains("invalid PDU mode parameter"),
+        "{meanings:?}"
+    );
     assert!(meanings[2].contains("SMSC address unknown"));
     assert!(meanings[3].contains("no network service"));
     assert!(meanings[4].contains("network timeout"));
@@ -648,7 +652,8 @@ fn list_stored_reports_received_and_deletes_them() {
             Event::Received {
                 pdu: deliver(),
                 index: Some(4)
-            }
+            },
+            Event::Listed { count: 2 },
         ]
     );
     assert_eq!(h.wire(), "AT+CMGD=1\r");
@@ -682,10 +687,7 @@ fn read_of_an_empty_slot_and_bad_pdus() {
     assert!(
         matches!(
             ev[1],
-            Event::Trouble(LineTrouble::BadPdu {
-                index: Some(8),
-                ..
-            })
+            Event::Trouble(LineTrouble::BadPdu { index: Some(8), .. })
         ),
         "{ev:?}"
     );
@@ -752,4 +754,25 @@ fn late_answer_after_a_timeout_is_reported_not_misread() {
         h.events(),
         [Event::Trouble(LineTrouble::UnexpectedFinal("OK".into()))]
     );
+}
+
+#[test]
+fn a_failed_init_drops_only_its_own_run() {
+    let mut h = H::new(fast());
+    h.cmd(Command::Init).unwrap();
+    h.cmd(Command::Init).unwrap();
+    h.feed(b"\r\nOK\r\n\r\nERROR\r\n");
+    assert_eq!(
+        h.events(),
+        [Event::InitFailed {
+            command: CommandKind::EchoOff,
+            error: AtError::Error
+        }]
+    );
+    // the second run starts from the beginning
+    assert_eq!(h.wire(), "\x1bAT\rATE0\r\x1bAT\r");
+    while h.at.in_flight().is_some() {
+        h.feed(b"\r\nOK\r\n");
+    }
+    assert_eq!(h.events(), [Event::Ready]);
 }

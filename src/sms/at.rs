@@ -480,6 +480,12 @@ pub enum Event {
         /// [`Config::delete_after_read`] is set.
         index: Option<u32>,
     },
+    /// [`Command::ListStored`] ended: `count` messages were reported with [`Event::Received`]
+    /// (a failure gives [`Event::Failed`] instead).
+    Listed {
+        /// How many.
+        count: u32,
+    },
     /// A status report routed directly (`+CDS`): SMSC prefix followed by the TPDU.
     StatusReport {
         /// The bytes.
@@ -530,11 +536,24 @@ pub struct Stats {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Job {
-    Init { kind: CommandKind, last: bool },
-    Send { id: SendId, pdu: Vec<u8>, tpdu_len: u8 },
-    Read { index: u32 },
-    Delete { index: u32 },
-    List { all: bool },
+    Init {
+        kind: CommandKind,
+        last: bool,
+    },
+    Send {
+        id: SendId,
+        pdu: Vec<u8>,
+        tpdu_len: u8,
+    },
+    Read {
+        index: u32,
+    },
+    Delete {
+        index: u32,
+    },
+    List {
+        all: bool,
+    },
     Ack,
     Cancel,
 }
@@ -578,15 +597,27 @@ struct InFlight {
     read: Option<Vec<u8>>,
     /// Indices listed by `+CMGL` (to delete after `OK`).
     listed: Vec<u32>,
+    /// Messages reported by `+CMGL`.
+    received: u32,
 }
 
 /// What the next line is expected to be the PDU of.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum PduFor {
-    Cmgr { len: usize },
-    Cmgl { index: u32, len: usize, received: bool },
-    Cmt { len: usize },
-    Cds { len: usize },
+    Cmgr {
+        len: usize,
+    },
+    Cmgl {
+        index: u32,
+        len: usize,
+        received: bool,
+    },
+    Cmt {
+        len: usize,
+    },
+    Cds {
+        len: usize,
+    },
 }
 
 /// The AT-command engine. See the [module docs](self).
@@ -824,6 +855,7 @@ impl AtEngine {
                 message_ref: None,
                 read: None,
                 listed: Vec::new(),
+                received: 0,
             });
         }
     }
@@ -841,8 +873,22 @@ impl AtEngine {
                     self.event(Event::Ready);
                 }
             }
-            (Job::Init { .. }, Err(error)) => {
-                self.queue.retain(|j| !matches!(j, Job::Init { .. }));
+            (Job::Init { last, .. }, Err(error)) => {
+                // drop the rest of this init run (up to its last step), not a later run
+                if !last {
+                    while let Some(pos) = self
+                        .queue
+                        .iter()
+                        .position(|j| matches!(j, Job::Init { .. }))
+                    {
+                        let Some(Job::Init { last, .. }) = self.queue.remove(pos) else {
+                            break;
+                        };
+                        if last {
+                            break;
+                        }
+                    }
+                }
                 self.event(Event::InitFailed {
                     command: kind,
                     error,
@@ -865,6 +911,9 @@ impl AtEngine {
                 }
             }
             (Job::List { .. }, Ok(())) => {
+                self.event(Event::Listed {
+                    count: cur.received,
+                });
                 if self.config.delete_after_read {
                     for index in cur.listed.into_iter().rev() {
                         self.enqueue_own(Job::Delete { index }, true);
@@ -1020,9 +1069,10 @@ impl AtEngine {
             return;
         };
         match (&cur.job, cur.stage, result) {
-            (Job::Send { .. }, Stage::Prompt, Ok(())) => {
-                self.finish(now, Err(AtError::BadResponse("OK instead of the `> ` prompt")))
-            }
+            (Job::Send { .. }, Stage::Prompt, Ok(())) => self.finish(
+                now,
+                Err(AtError::BadResponse("OK instead of the `> ` prompt")),
+            ),
             (_, _, r) => self.finish(now, r),
         }
     }
@@ -1210,6 +1260,7 @@ impl AtEngine {
                         index: Some(index),
                     });
                     if let Some(cur) = self.current.as_mut() {
+                        cur.received = cur.received.saturating_add(1);
                         if cur.listed.len() < self.config.max_queue.max(1) {
                             cur.listed.push(index);
                         }
@@ -1255,6 +1306,7 @@ impl AtEngine {
                     message_ref: None,
                     read: None,
                     listed: Vec::new(),
+                    received: 0,
                 });
                 self.event(Event::SendFailed {
                     id,
@@ -1463,7 +1515,10 @@ const CMS_CODES: &[(u16, &str)] = &[
     (95, "invalid message, unspecified"),
     (96, "invalid mandatory information"),
     (97, "message type non-existent or not implemented"),
-    (98, "message not compatible with short message protocol state"),
+    (
+        98,
+        "message not compatible with short message protocol state",
+    ),
     (99, "information element non-existent or not implemented"),
     (111, "protocol error, unspecified"),
     (127, "interworking, unspecified"),
