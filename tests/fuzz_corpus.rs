@@ -74,6 +74,9 @@ fn seeds_pass() {
     for (_, s) in fuzz_lib::sim_seeds() {
         fuzz_lib::chord_sim(&s);
     }
+    for (_, s) in fuzz_lib::sms_at_targets::sms_at_seeds() {
+        fuzz_lib::sms_at_targets::sms_at(&s);
+    }
 }
 
 /// The committed seed files (`seed-<name>`) are exactly what the seed generators in
@@ -88,6 +91,7 @@ fn seeds_are_current() {
         ("chord_wire", fuzz_lib::wire_seeds()),
         ("chord_node", fuzz_lib::node_seeds()),
         ("chord_sim", fuzz_lib::sim_seeds()),
+        ("sms_at", fuzz_lib::sms_at_targets::sms_at_seeds()),
     ] {
         let dir = corpus_dir(target);
         assert!(!seeds.is_empty(), "{target} has no seeds");
@@ -105,4 +109,9 @@ fn seeds_are_current() {
         stale.is_empty(),
         "stale or missing seed files (rewrite with IP2P_WRITE_SEEDS=1): {stale:?}"
     );
+}
+
+#[test]
+fn sms_at_corpus() {
+    replay("sms_at", fuzz_lib::sms_at_targets::sms_at);
 }

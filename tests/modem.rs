@@ -139,7 +139,10 @@ fn init_send_three_and_receive_over_a_pty() {
     let sends = t.elapsed();
     assert_eq!(refs, [Some(0), Some(1), Some(2)]);
     for i in 0..3 {
-        let s = rig.emu.next_submit(Duration::from_secs(1)).expect("submitted");
+        let s = rig
+            .emu
+            .next_submit(Duration::from_secs(1))
+            .expect("submitted");
         assert_eq!(s.pdu, submit(i));
         assert_eq!(s.tpdu, submit(i)[1..]);
         assert_eq!(s.mr, i);
@@ -257,7 +260,12 @@ fn garbage_and_endless_output_do_not_stop_it() {
     rig.emu.write_raw(&vec![b'A'; 200_000]);
     rig.emu.write_raw(b"\r\n");
     rig.expect(
-        |e| matches!(e, ModemEvent::At(Event::Trouble(LineTrouble::TooLong { .. }))),
+        |e| {
+            matches!(
+                e,
+                ModemEvent::At(Event::Trouble(LineTrouble::TooLong { .. }))
+            )
+        },
         "TooLong",
     );
     let id = rig.modem.send_pdu(submit(9), 13).unwrap();

@@ -570,7 +570,7 @@ impl Job {
             Job::Cancel => CommandKind::Cancel,
         }
     }
-    fn from_host(&self) -> bool {
+    fn is_host_job(&self) -> bool {
         matches!(self, Job::Init { .. } | Job::Send { .. } | Job::List { .. })
     }
 }
@@ -707,7 +707,7 @@ impl AtEngine {
     }
 
     fn enqueue(&mut self, cmd: Command) -> Result<(), Error> {
-        let host_jobs = self.queue.iter().filter(|j| j.from_host()).count();
+        let host_jobs = self.queue.iter().filter(|j| j.is_host_job()).count();
         let room = |n: usize| host_jobs + n <= self.config.max_queue.max(1);
         match cmd {
             Command::Init => {
@@ -759,7 +759,7 @@ impl AtEngine {
 
     /// Queue one of the engine's own jobs; `false` if its share of the queue is full.
     fn enqueue_own(&mut self, job: Job, front: bool) -> bool {
-        let own = self.queue.iter().filter(|j| !j.from_host()).count();
+        let own = self.queue.iter().filter(|j| !j.is_host_job()).count();
         if own >= self.config.max_queue.max(1) {
             return false;
         }

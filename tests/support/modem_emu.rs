@@ -251,7 +251,9 @@ impl EmuHandle {
     /// when the storage is full (the message is lost, as a full SIM loses it).
     pub fn inject_incoming(&self, pdu: &[u8]) -> Option<u32> {
         let mut st = self.st();
-        let tpdu_len = pdu.len().saturating_sub(1 + *pdu.first().unwrap_or(&0) as usize);
+        let tpdu_len = pdu
+            .len()
+            .saturating_sub(1 + *pdu.first().unwrap_or(&0) as usize);
         if st.mt == 2 {
             let s = format!("\r\n+CMT: ,{tpdu_len}\r\n{}\r\n", hex(pdu));
             st.emit(s.into_bytes());
@@ -535,7 +537,11 @@ impl State {
         } else if let Some(v) = param("+CMGS=") {
             self.cmgs(v);
         } else if let Some(v) = param("+CMGR=") {
-            match v.parse::<u32>().ok().and_then(|i| Some((i, self.slots.get_mut(&i)?))) {
+            match v
+                .parse::<u32>()
+                .ok()
+                .and_then(|i| Some((i, self.slots.get_mut(&i)?)))
+            {
                 Some((_, (stat, pdu))) => {
                     let line = format!("+CMGR: {},,{}", *stat, tpdu_len(pdu));
                     let body = hex(pdu);
@@ -551,7 +557,10 @@ impl State {
         } else if let Some(v) = param("+CMGD=") {
             let mut f = v.split(',');
             let index = f.next().and_then(|s| s.trim().parse::<u32>().ok());
-            let flag = f.next().and_then(|s| s.trim().parse::<u8>().ok()).unwrap_or(0);
+            let flag = f
+                .next()
+                .and_then(|s| s.trim().parse::<u8>().ok())
+                .unwrap_or(0);
             match index {
                 _ if flag == 4 => {
                     self.slots.clear();
@@ -640,7 +649,8 @@ impl State {
 }
 
 fn tpdu_len(pdu: &[u8]) -> usize {
-    pdu.len().saturating_sub(1 + *pdu.first().unwrap_or(&0) as usize)
+    pdu.len()
+        .saturating_sub(1 + *pdu.first().unwrap_or(&0) as usize)
 }
 
 /// Upper-case hex.

@@ -277,7 +277,8 @@ fn run(
     shared: &Shared,
 ) {
     let origin = Instant::now();
-    let clock = || Time::from_millis(u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX));
+    let clock =
+        || Time::from_millis(u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX));
     let mut engine = AtEngine::new(config.engine.clone());
     let mut buf = alloc::vec![0u8; config.read_buf.max(1)];
     let mut timeout_set = config.read_timeout;
@@ -321,7 +322,13 @@ fn run(
                 bump(&shared.bytes_in, n as u64);
                 engine.receive(clock(), &buf[..n]);
             }
-            Err(e) if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::TimedOut
+                        | io::ErrorKind::WouldBlock
+                        | io::ErrorKind::Interrupted
+                ) => {}
             Err(e) => {
                 bump(&shared.io_errors, 1);
                 bump(&shared.events, 1);
@@ -348,20 +355,18 @@ fn drain(
 ) {
     while let Some(o) = engine.poll() {
         match o {
-            Output::Write(bytes) => {
-                match port.write_all(&bytes).and_then(|()| port.flush()) {
-                    Ok(()) => bump(&shared.bytes_out, bytes.len() as u64),
-                    Err(e) => {
-                        bump(&shared.io_errors, 1);
-                        bump(&shared.events, 1);
-                        sink(ModemEvent::Io {
-                            op: "write",
-                            kind: e.kind(),
-                            message: e.to_string(),
-                        });
-                    }
+            Output::Write(bytes) => match port.write_all(&bytes).and_then(|()| port.flush()) {
+                Ok(()) => bump(&shared.bytes_out, bytes.len() as u64),
+                Err(e) => {
+                    bump(&shared.io_errors, 1);
+                    bump(&shared.events, 1);
+                    sink(ModemEvent::Io {
+                        op: "write",
+                        kind: e.kind(),
+                        message: e.to_string(),
+                    });
                 }
-            }
+            },
             Output::Event(e) => {
                 bump(&shared.events, 1);
                 sink(ModemEvent::At(e));
