@@ -297,12 +297,13 @@ pub fn sms_at(data: &[u8]) {
 
 /// Seed scenarios for [`sms_at`], in its byte format.
 pub fn sms_at_seeds() -> Vec<(String, Vec<u8>)> {
-    // header: flags, command/prompt/send time-outs (x5 ms + 1), retries
+    // header: flags (bits 4-5: max_line 8/64/512/100), command/prompt/send time-outs
+    // (x5 ms + 1), retries
     let head = |flags: u8| vec![flags, 20, 10, 60, 2];
     let ok = [2, 0, 3];
     let mut out = Vec::new();
     // init (echo on), answered, then a send with prompt, +CMGS and OK
-    let mut s = head(0x50);
+    let mut s = head(0x20);
     s.extend([4]);
     s.extend([0, 3, b'A', b'T', b'\r']);
     for _ in 0..5 {
@@ -313,7 +314,7 @@ pub fn sms_at_seeds() -> Vec<(String, Vec<u8>)> {
     s.extend([2, 4, 5, 2, 0, 2]); // +CMGS then OK
     out.push(("init-send".into(), s));
     // URC before the prompt, then a prompt that never comes
-    let mut s = head(0x50);
+    let mut s = head(0x20);
     s.extend([5, 0, 20, 0]);
     s.extend([2, 8, 7]); // +CMTI
     s.extend([7, 255, 7, 255, 8]); // time passes
@@ -329,7 +330,7 @@ pub fn sms_at_seeds() -> Vec<(String, Vec<u8>)> {
     s.extend([5, 0, 9, 1, 4]); // send with a bad length (rejected)
     out.push(("garbage-list-errors".into(), s));
     // direct +CMT with ack, status report, init failing on CME
-    let mut s = head(0x05);
+    let mut s = head(0x25);
     s.extend([2, 11, 20, 2, 12, 3, 4, 3, 0, 3, 7, 3]);
     s.extend([8, 8, 8, 8]);
     out.push(("cmt-ack-cme".into(), s));
