@@ -57,6 +57,16 @@ impl H {
         r
     }
 
+    /// Queue the 13-octet test SUBMIT as send `id`.
+    fn send(&mut self, id: u64) {
+        self.cmd(Command::SendPdu {
+            id: SendId(id),
+            pdu: submit(),
+            tpdu_len: 13,
+        })
+        .unwrap();
+    }
+
     /// Advance the clock by `ms`, firing deadlines on the way (at their exact times).
     fn advance(&mut self, ms: u64) {
         let end = self.now + Duration::from_millis(ms);
@@ -220,12 +230,7 @@ fn silent_modem_times_out_after_retries() {
 #[test]
 fn send_pdu_with_prompt_and_message_reference() {
     let mut h = H::ready(fast());
-    h.cmd(Command::SendPdu {
-        id: SendId(1),
-        pdu: submit(),
-        tpdu_len: 13,
-    })
-    .unwrap();
+    h.send(1);
     assert_eq!(h.wire(), "AT+CMGS=13\r");
     // the prompt has no line end; split over two reads
     h.feed(b"\r\n>");
@@ -245,12 +250,7 @@ fn send_pdu_with_prompt_and_message_reference() {
 fn sends_are_queued_one_in_flight() {
     let mut h = H::ready(fast());
     for i in 0..3 {
-        h.cmd(Command::SendPdu {
-            id: SendId(i),
-            pdu: submit(),
-            tpdu_len: 13,
-        })
-        .unwrap();
+        h.send(i);
     }
     assert_eq!(h.wire(), "AT+CMGS=13\r");
     assert_eq!(h.at.queued(), 2);
@@ -275,12 +275,7 @@ fn sends_are_queued_one_in_flight() {
 #[test]
 fn echo_of_the_pdu_is_skipped() {
     let mut h = H::ready(fast());
-    h.cmd(Command::SendPdu {
-        id: SendId(5),
-        pdu: submit(),
-        tpdu_len: 13,
-    })
-    .unwrap();
+    h.send(5);
     h.feed(b"AT+CMGS=13\r\r\n> ");
     let w = h.wire();
     // echo of the PDU and Ctrl-Z, then the result
@@ -300,12 +295,7 @@ fn echo_of_the_pdu_is_skipped() {
 #[test]
 fn urc_before_the_prompt_and_mid_command() {
     let mut h = H::ready(fast());
-    h.cmd(Command::SendPdu {
-        id: SendId(9),
-        pdu: submit(),
-        tpdu_len: 13,
-    })
-    .unwrap();
+    h.send(9);
     h.wire();
     // a new message is reported between AT+CMGS= and the prompt
     h.feed(b"\r\n+CMTI: \"SM\",3\r\n\r\n> ");
@@ -354,12 +344,7 @@ fn urc_before_the_prompt_and_mid_command() {
 #[test]
 fn prompt_never_comes_typed_failure_then_escape() {
     let mut h = H::ready(fast());
-    h.cmd(Command::SendPdu {
-        id: SendId(2),
-        pdu: submit(),
-        tpdu_len: 13,
-    })
-    .unwrap();
+    h.send(2);
     h.cmd(Command::ListStored { all: true }).unwrap();
     assert_eq!(h.wire(), "AT+CMGS=13\r");
     h.advance(49);
@@ -383,12 +368,7 @@ fn prompt_never_comes_typed_failure_then_escape() {
 #[test]
 fn prompt_never_comes_and_modem_silent_after_escape() {
     let mut h = H::ready(fast());
-    h.cmd(Command::SendPdu {
-        id: SendId(2),
-        pdu: submit(),
-        tpdu_len: 13,
-    })
-    .unwrap();
+    h.send(2);
     h.cmd(Command::ListStored { all: false }).unwrap();
     h.wire();
     h.advance(50);
@@ -400,12 +380,7 @@ fn prompt_never_comes_and_modem_silent_after_escape() {
 #[test]
 fn result_never_comes_after_the_pdu_is_unconfirmed_not_retried() {
     let mut h = H::ready(fast());
-    h.cmd(Command::SendPdu {
-        id: SendId(3),
-        pdu: submit(),
-        tpdu_len: 13,
-    })
-    .unwrap();
+    h.send(3);
     h.feed(b"\r\n> ");
     h.wire();
     h.advance(10_000);
@@ -423,12 +398,7 @@ fn result_never_comes_after_the_pdu_is_unconfirmed_not_retried() {
 #[test]
 fn message_reference_without_ok_counts_as_sent() {
     let mut h = H::ready(fast());
-    h.cmd(Command::SendPdu {
-        id: SendId(4),
-        pdu: submit(),
-        tpdu_len: 13,
-    })
-    .unwrap();
+    h.send(4);
     h.feed(b"\r\n> ");
     h.feed(b"\r\n+CMGS: 77\r\n");
     h.advance(300);
@@ -511,12 +481,7 @@ fn cms_errors_numeric_and_verbose_are_typed() {
 #[test]
 fn ok_instead_of_prompt_is_a_bad_response() {
     let mut h = H::ready(fast());
-    h.cmd(Command::SendPdu {
-        id: SendId(1),
-        pdu: submit(),
-        tpdu_len: 13,
-    })
-    .unwrap();
+    h.send(1);
     h.feed(b"\r\nOK\r\n");
     assert!(matches!(
         h.events()[..],
@@ -546,12 +511,7 @@ fn garbage_nul_non_utf8_are_typed_and_the_engine_carries_on() {
         ]
     );
     // still works
-    h.cmd(Command::SendPdu {
-        id: SendId(1),
-        pdu: submit(),
-        tpdu_len: 13,
-    })
-    .unwrap();
+    h.send(1);
     h.feed(b"\r\n> \r\n+CMGS: 1\r\n\r\nOK\r\n");
     assert!(matches!(h.events()[..], [Event::Sent { .. }]));
 }

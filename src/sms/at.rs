@@ -1165,26 +1165,22 @@ impl AtEngine {
                 return true;
             };
             Urc::StatusReportStored { mem, index }
-        } else if let Some(rest) = strip_prefix_ci(t, "+CMT:") {
+        } else if let Some((rest, direct)) = strip_prefix_ci(t, "+CMT:")
+            .map(|r| (r, true))
+            .or_else(|| strip_prefix_ci(t, "+CDS:").map(|r| (r, false)))
+        {
+            // a direct delivery or status report: the PDU is on the next line
             match last_field_len(rest) {
                 Some(len) if (1..=MAX_TPDU).contains(&len) => {
-                    self.expect_pdu = Some(PduFor::Cmt { len })
+                    self.expect_pdu = Some(if direct {
+                        PduFor::Cmt { len }
+                    } else {
+                        PduFor::Cds { len }
+                    })
                 }
                 _ => self.trouble(LineTrouble::BadPdu {
                     index: None,
-                    reason: "+CMT with a bad <length>",
-                }),
-            }
-            self.stats.urcs += 1;
-            return true;
-        } else if let Some(rest) = strip_prefix_ci(t, "+CDS:") {
-            match last_field_len(rest) {
-                Some(len) if (1..=MAX_TPDU).contains(&len) => {
-                    self.expect_pdu = Some(PduFor::Cds { len })
-                }
-                _ => self.trouble(LineTrouble::BadPdu {
-                    index: None,
-                    reason: "+CDS with a bad <length>",
+                    reason: "+CMT or +CDS with a bad <length>",
                 }),
             }
             self.stats.urcs += 1;

@@ -466,19 +466,19 @@ impl State {
     }
 
     fn cms(&mut self, code: u16) {
-        let s = match self.cmee {
-            0 => "ERROR".to_string(),
-            1 => format!("+CMS ERROR: {code}"),
-            _ => format!("+CMS ERROR: {}", cms_text(code)),
-        };
-        self.result(&s);
+        self.error("+CMS ERROR", code, cms_text(code));
     }
 
     fn cme(&mut self, code: u16) {
+        self.error("+CME ERROR", code, cme_text(code));
+    }
+
+    /// An error result in the form `AT+CMEE` chose.
+    fn error(&mut self, name: &str, code: u16, text: &str) {
         let s = match self.cmee {
             0 => "ERROR".to_string(),
-            1 => format!("+CME ERROR: {code}"),
-            _ => format!("+CME ERROR: {}", cme_text(code)),
+            1 => format!("{name}: {code}"),
+            _ => format!("{name}: {text}"),
         };
         self.result(&s);
     }

@@ -330,13 +330,7 @@ fn run(
                         | io::ErrorKind::Interrupted
                 ) => {}
             Err(e) => {
-                bump(&shared.io_errors, 1);
-                bump(&shared.events, 1);
-                sink(ModemEvent::Io {
-                    op: "read",
-                    kind: e.kind(),
-                    message: e.to_string(),
-                });
+                io_trouble(&mut sink, shared, "read", &e);
                 std::thread::sleep(config.read_timeout);
             }
         }
@@ -357,15 +351,7 @@ fn drain(
         match o {
             Output::Write(bytes) => match port.write_all(&bytes).and_then(|()| port.flush()) {
                 Ok(()) => bump(&shared.bytes_out, bytes.len() as u64),
-                Err(e) => {
-                    bump(&shared.io_errors, 1);
-                    bump(&shared.events, 1);
-                    sink(ModemEvent::Io {
-                        op: "write",
-                        kind: e.kind(),
-                        message: e.to_string(),
-                    });
-                }
+                Err(e) => io_trouble(sink, shared, "write", &e),
             },
             Output::Event(e) => {
                 bump(&shared.events, 1);
@@ -373,6 +359,16 @@ fn drain(
             }
         }
     }
+}
+
+fn io_trouble(sink: &mut impl FnMut(ModemEvent), shared: &Shared, op: &'static str, e: &io::Error) {
+    bump(&shared.io_errors, 1);
+    bump(&shared.events, 1);
+    sink(ModemEvent::Io {
+        op,
+        kind: e.kind(),
+        message: e.to_string(),
+    });
 }
 
 fn bump(c: &AtomicU64, by: u64) {
