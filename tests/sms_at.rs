@@ -736,3 +736,24 @@ fn a_failed_init_drops_only_its_own_run() {
     }
     assert_eq!(h.events(), [Event::Ready]);
 }
+
+#[test]
+fn an_init_counts_once_in_the_queue() {
+    let mut h = H::new(Config {
+        max_queue: 2,
+        ..fast()
+    });
+    h.cmd(Command::Init).unwrap(); // AT in flight, 4 steps queued
+    h.cmd(Command::Init).unwrap(); // 5 more steps
+    assert_eq!(h.at.queued(), 9);
+    assert_eq!(h.cmd(Command::Init), Err(Error::QueueFull { max: 2 }));
+    // a malformed PDU is reported as malformed even when the queue is full
+    assert!(matches!(
+        h.cmd(Command::SendPdu {
+            id: SendId(1),
+            pdu: vec![0, 1],
+            tpdu_len: 9
+        }),
+        Err(Error::PduLength { .. })
+    ));
+}

@@ -9,7 +9,7 @@
 //! Checked after every step:
 //! - no panic;
 //! - bounded memory: the partial line never exceeds `max_line`, the queue never exceeds its two
-//!   shares, every output is drained, every write is at most a command line or a PDU;
+//!   shares (`7 × max_queue` jobs: up to 6 per init), every output is drained, every write is at most a command line or a PDU;
 //! - every outcome belongs to a command: `Sent`/`SendFailed` only for an accepted id not yet
 //!   ended, `Ready`/`InitFailed` only for an accepted `Init`, `Listed` only for an accepted
 //!   `ListStored`;
@@ -110,9 +110,9 @@ impl Run {
             self.at.buffered() <= c.max_line.max(1),
             "line buffer over max_line"
         );
-        // host share (an init adds up to 6 steps at once) plus the engine's own share
+        // host share (an init counts once but queues up to 6 steps) plus the engine's own share
         assert!(
-            self.at.queued() <= 2 * c.max_queue.max(1) + 6,
+            self.at.queued() <= 7 * c.max_queue.max(1),
             "queue of {} over its bounds",
             self.at.queued()
         );

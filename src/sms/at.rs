@@ -570,8 +570,20 @@ impl Job {
             Job::Cancel => CommandKind::Cancel,
         }
     }
+    /// Counts against the host's share of the queue: one per host command (an init run counts
+    /// once, by its last step).
     fn is_host_job(&self) -> bool {
-        matches!(self, Job::Init { .. } | Job::Send { .. } | Job::List { .. })
+        matches!(
+            self,
+            Job::Init { last: true, .. } | Job::Send { .. } | Job::List { .. }
+        )
+    }
+    /// Counts against the engine's own share of the queue.
+    fn is_own_job(&self) -> bool {
+        matches!(
+            self,
+            Job::Read { .. } | Job::Delete { .. } | Job::Ack | Job::Cancel
+        )
     }
 }
 
@@ -708,7 +720,12 @@ impl AtEngine {
 
     fn enqueue(&mut self, cmd: Command) -> Result<(), Error> {
         let host_jobs = self.queue.iter().filter(|j| j.is_host_job()).count();
-        let room = |n: usize| host_jobs + n <= self.config.max_queue.max(1);
+        if host_jobs >= self.config.max_queue.max(1) {
+            self.check_command(&cmd)?;
+            return Err(Error::QueueFull {
+                max: self.config.max_queue,
+            });
+        }
         match cmd {
             Command::Init => {
                 let mut steps = alloc::vec![
@@ -721,12 +738,6 @@ impl AtEngine {
                 if self.config.preferred_storage.is_some() {
                     steps.push(CommandKind::Storage);
                 }
-                // an init counts as one host command
-                if !room(1) {
-                    return Err(Error::QueueFull {
-                        max: self.config.max_queue,
-                    });
-                }
                 self.ready = false;
                 let n = steps.len();
                 for (i, kind) in steps.into_iter().enumerate() {
@@ -738,28 +749,26 @@ impl AtEngine {
             }
             Command::SendPdu { id, pdu, tpdu_len } => {
                 check_pdu(&pdu, tpdu_len)?;
-                if !room(1) {
-                    return Err(Error::QueueFull {
-                        max: self.config.max_queue,
-                    });
-                }
                 self.queue.push_back(Job::Send { id, pdu, tpdu_len });
             }
             Command::ListStored { all } => {
-                if !room(1) {
-                    return Err(Error::QueueFull {
-                        max: self.config.max_queue,
-                    });
-                }
                 self.queue.push_back(Job::List { all });
             }
         }
         Ok(())
     }
 
+    /// A malformed command is reported as such even when the queue is full.
+    fn check_command(&self, cmd: &Command) -> Result<(), Error> {
+        match cmd {
+            Command::SendPdu { pdu, tpdu_len, .. } => check_pdu(pdu, *tpdu_len),
+            _ => Ok(()),
+        }
+    }
+
     /// Queue one of the engine's own jobs; `false` if its share of the queue is full.
     fn enqueue_own(&mut self, job: Job, front: bool) -> bool {
-        let own = self.queue.iter().filter(|j| !j.is_host_job()).count();
+        let own = self.queue.iter().filter(|j| j.is_own_job()).count();
         if own >= self.config.max_queue.max(1) {
             return false;
         }
