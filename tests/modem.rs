@@ -393,3 +393,27 @@ fn two_emulators_joined_by_an_emulated_sms_centre() {
     wait_until("B deleted it", || b.emu.stored().is_empty());
     eprintln!("A → centre → B over two ptys: {took:?}");
 }
+
+#[test]
+fn a_dropped_answer_is_retried() {
+    let emu = ModemEmu::start();
+    // the OK to the first AT and to the first AT+CMGR are lost
+    emu.drop_next_results(1);
+    let t = Instant::now();
+    let (rig, _) = Rig::ready(emu, fast());
+    let init = t.elapsed();
+    assert!(init >= Duration::from_millis(149), "{init:?}");
+    assert_eq!(rig.emu.commands()[..3], ["AT", "AT", "ATE0"]);
+    rig.emu.drop_next_results(1);
+    rig.emu.inject_incoming_hex(DELIVER_HEX).unwrap();
+    let (_, index) = rig.received();
+    assert_eq!(index, Some(1));
+    wait_until("it is deleted", || rig.emu.stored().is_empty());
+    let reads = rig
+        .emu
+        .commands()
+        .iter()
+        .filter(|c| c.as_str() == "AT+CMGR=1")
+        .count();
+    assert_eq!(reads, 2);
+}

@@ -18,7 +18,8 @@
 //!
 //! Fault knobs: [`EmuHandle::urc_before_next_result`], [`EmuHandle::urc_before_next_prompt`],
 //! [`EmuHandle::no_prompt_on_next_send`], [`EmuHandle::cms_error_on_next_send`],
-//! [`EmuHandle::drop_next_send_result`], [`EmuHandle::set_silent`], [`EmuHandle::set_delay`],
+//! [`EmuHandle::drop_next_send_result`], [`EmuHandle::drop_next_results`],
+//! [`EmuHandle::set_silent`], [`EmuHandle::set_delay`],
 //! [`EmuHandle::write_raw`] (garbage, endless output), [`EmuHandle::set_echo`],
 //! [`EmuHandle::set_cmee`], [`EmuHandle::set_text_mode`].
 //!
@@ -91,6 +92,7 @@ struct Faults {
     no_prompt: u32,
     cms_on_send: VecDeque<u16>,
     drop_send_result: u32,
+    drop_results: u32,
     silent: bool,
     delay: Duration,
 }
@@ -302,6 +304,12 @@ impl EmuHandle {
         self.st().faults.drop_send_result += 1;
     }
 
+    /// The next `n` final result codes (`OK`, errors) are not sent (the command's other lines
+    /// are).
+    pub fn drop_next_results(&self, n: u32) {
+        self.st().faults.drop_results += n;
+    }
+
     /// Say nothing at all (no echo, no answers) until cleared.
     pub fn set_silent(&self, silent: bool) {
         self.st().faults.silent = silent;
@@ -457,6 +465,10 @@ impl State {
     fn result(&mut self, s: &str) {
         if let Some(urc) = self.faults.urc_before_result.pop_front() {
             self.info(&urc);
+        }
+        if self.faults.drop_results > 0 {
+            self.faults.drop_results -= 1;
+            return;
         }
         self.info(s);
     }
