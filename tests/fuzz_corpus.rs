@@ -90,6 +90,9 @@ fn seeds_pass() {
     for (_, s) in fuzz_lib::ip2p_targets::peer_seeds() {
         fuzz_lib::ip2p_targets::ip2p_peer(&s);
     }
+    for (_, s) in fuzz_lib::sms_at_targets::sms_at_seeds() {
+        fuzz_lib::sms_at_targets::sms_at(&s);
+    }
 }
 
 /// The committed seed files (`seed-<name>`) are exactly what the seed generators in
@@ -106,6 +109,7 @@ fn seeds_are_current() {
         ("chord_sim", fuzz_lib::sim_seeds()),
         ("ip2p_wire", fuzz_lib::ip2p_targets::wire_seeds()),
         ("ip2p_peer", fuzz_lib::ip2p_targets::peer_seeds()),
+        ("sms_at", fuzz_lib::sms_at_targets::sms_at_seeds()),
     ] {
         let dir = corpus_dir(target);
         assert!(!seeds.is_empty(), "{target} has no seeds");
@@ -123,4 +127,9 @@ fn seeds_are_current() {
         stale.is_empty(),
         "stale or missing seed files (rewrite with IP2P_WRITE_SEEDS=1): {stale:?}"
     );
+}
+
+#[test]
+fn sms_at_corpus() {
+    replay("sms_at", fuzz_lib::sms_at_targets::sms_at);
 }
