@@ -83,6 +83,11 @@ use crate::msisdn::Msisdn;
 use crate::time::Time;
 use wire::{AppName, Control, Key, Kind, Nonce, Refusal, WireError};
 
+/// The SMS application port (TS 23.040 16-bit port addressing) iP2P control messages are sent
+/// to and from, so the phone hands them to the iP2P control function and not to the user's inbox.
+/// It is in the range TS 23.040 leaves to applications (16000–16999).
+pub const SMS_PORT: u16 = 16_422;
+
 /// How a caller matches an answer to a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]

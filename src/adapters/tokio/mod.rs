@@ -68,6 +68,8 @@
 //! ```
 
 pub mod ip2p;
+#[cfg(feature = "modem")]
+pub mod sms_link;
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
