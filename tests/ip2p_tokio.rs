@@ -225,3 +225,54 @@ async fn silent_callee_fails_cleanly_and_refusal_is_reported() {
         .await;
     assert!(matches!(r, Err(ConnectError::Rejected(_))));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_api_takes_numbers_ip_literals_and_host_names() {
+    use ip2p::adapters::tokio::ip2p::Stream;
+    use ip2p::msisdn::DialPlan;
+    let (a, mut b) = two_phones(Duration::from_millis(5), 0, true, |_| {});
+    tokio::spawn(async move {
+        while let Some(e) = b.events.recv().await {
+            if let HostEvent::Incoming(served) = e {
+                std::mem::forget(served);
+            }
+        }
+    });
+    let ftp = AppName::new("ftp").unwrap();
+    let tw = DialPlan::new("886", "0").unwrap();
+    // a national number with the dial plan: iP2P
+    let s = a
+        .handle
+        .connect_name("0900 000 002", ftp, 21, Some(&tw))
+        .await
+        .unwrap();
+    assert!(matches!(s, Stream::Ip2p(_)));
+    // an IP literal and a host name: a plain connect to the given port
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let _ = listener.accept().await;
+        }
+    });
+    let mut s = a
+        .handle
+        .connect_name("127.0.0.1", ftp, port, None)
+        .await
+        .unwrap();
+    assert!(matches!(s, Stream::Direct(_)));
+    assert_eq!(s.stream().peer_addr().unwrap().port(), port);
+    let s = a
+        .handle
+        .connect_name("localhost", ftp, port, None)
+        .await
+        .unwrap();
+    assert!(matches!(s, Stream::Direct(_)));
+    // a mistyped number is an error, not a DNS query
+    let e = a
+        .handle
+        .connect_name("+886 90x", ftp, port, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ConnectError::Name(_)), "{e}");
+}

@@ -39,9 +39,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::ip2p::resolver::{classify, Name, NameError};
 use crate::ip2p::wire::{AppName, Nonce, MAX_LEN};
 use crate::ip2p::{Event, Failure, Input, Output, Peer, SessionId};
 use crate::machine::Machine;
+use crate::msisdn::DialPlan;
 use crate::msisdn::Msisdn;
 use crate::time::Time;
 use crate::TransportAddr;
@@ -108,12 +110,34 @@ pub enum ConnectError {
     /// The peer rejected the request (unknown peer, too many requests …).
     #[error("iP2P request rejected: {0}")]
     Rejected(crate::ip2p::Error),
-    /// Reserving the local port failed.
-    #[error("could not reserve a local port: {0}")]
+    /// The name is neither a valid telephone number nor a host name.
+    #[error("{0}")]
+    Name(NameError),
+    /// A socket operation failed (reserving the local port, a direct connect).
+    #[error("socket error: {0}")]
     Io(#[from] io::Error),
     /// The task has stopped.
     #[error("the iP2P task has stopped")]
     Stopped,
+}
+
+/// A connection made by [`Ip2pHandle::connect_name`]: through iP2P, or directly.
+#[derive(Debug)]
+pub enum Stream {
+    /// Resolved by iP2P.
+    Ip2p(Connection),
+    /// An IP literal or a DNS name, connected the usual way.
+    Direct(TcpStream),
+}
+
+impl Stream {
+    /// The TCP stream.
+    pub fn stream(&mut self) -> &mut TcpStream {
+        match self {
+            Stream::Ip2p(c) => &mut c.stream,
+            Stream::Direct(s) => s,
+        }
+    }
 }
 
 /// A connection made by [`Ip2pHandle::connect`]. Dropping it tells the peer the session is over
@@ -229,6 +253,26 @@ impl Ip2pHandle {
             .send(Command::Resolve { to, app, reply })
             .map_err(|_| ConnectError::Stopped)?;
         rx.await.map_err(|_| ConnectError::Stopped)?
+    }
+
+    /// The whole socket API: `name` is classified by [`crate::ip2p::resolver::classify`]; an
+    /// MSISDN goes through iP2P ([`Ip2pHandle::connect`]; the callee announces its port), an IP
+    /// literal or a DNS name is connected the usual way on `port` (DNS through the system
+    /// resolver).
+    pub async fn connect_name(
+        &self,
+        name: &str,
+        app: AppName,
+        port: u16,
+        plan: Option<&DialPlan>,
+    ) -> Result<Stream, ConnectError> {
+        match classify(name, plan).map_err(ConnectError::Name)? {
+            Name::Msisdn(m) => self.connect(m, app).await.map(Stream::Ip2p),
+            Name::Ip(ip) => Ok(Stream::Direct(
+                TcpStream::connect(SocketAddr::new(ip, port)).await?,
+            )),
+            Name::Dns(host) => Ok(Stream::Direct(TcpStream::connect((host, port)).await?)),
+        }
     }
 
     /// The counters.
