@@ -211,10 +211,8 @@ impl World {
             self.obs.callee(&o);
             match o {
                 Output::SendSms { payload, .. } => self.send_sms(false, payload),
-                Output::SendIp { to, payload } => {
-                    if self.ip.len() < MAX_QUEUE {
-                        self.ip.push((to, payload));
-                    }
+                Output::SendIp { to, payload } if self.ip.len() < MAX_QUEUE => {
+                    self.ip.push((to, payload));
                 }
                 Output::StartServer { session, .. } => self.b_starting.push(session),
                 Output::StopServer(s) => {
@@ -336,7 +334,7 @@ pub fn ip2p_peer(data: &[u8]) {
                 let ip = IpAddr::V4(Ipv4Addr::new(198, 51, 100, (pick % 3) as u8 + 1));
                 w.feed(true, Input::BroadbandUp { ip });
             }
-            3 | 4 | 5 if !w.sms.is_empty() => {
+            3..=5 if !w.sms.is_empty() => {
                 let (to_b, payload) = w.sms.remove(pick % w.sms.len());
                 let from = if to_b { a() } else { b() };
                 w.feed(to_b, Input::Sms { from, payload });

@@ -244,13 +244,13 @@ fn insert_unique<T: Ord>(v: &mut Vec<T>, x: T) {
 
 impl State {
     /// Feed the caller and carry out its outputs.
-    fn to_a(&mut self, input: Input) -> Result<(), ip2p::ip2p::Error> {
+    fn feed_a(&mut self, input: Input) -> Result<(), ip2p::ip2p::Error> {
         let r = self.a.handle(self.ta, input);
         self.drain_a();
         r
     }
 
-    fn to_b(&mut self, input: Input) -> Result<(), ip2p::ip2p::Error> {
+    fn feed_b(&mut self, input: Input) -> Result<(), ip2p::ip2p::Error> {
         let r = self.b.handle(self.tb, input);
         self.drain_b();
         r
@@ -323,12 +323,12 @@ impl State {
     fn deliver_sms(&mut self, s: Sms) {
         insert_unique(&mut self.sms_delivered, s.clone());
         if s.to_callee {
-            let _ = self.to_b(Input::Sms {
+            let _ = self.feed_b(Input::Sms {
                 from: caller(),
                 payload: s.payload,
             });
         } else {
-            let _ = self.to_a(Input::Sms {
+            let _ = self.feed_a(Input::Sms {
                 from: callee(),
                 payload: s.payload,
             });
@@ -339,7 +339,7 @@ impl State {
         if self.a_listening.iter().any(|(_, p)| *p == d.to.0.port())
             && self.a.ip() == Some(d.to.0.ip())
         {
-            let _ = self.to_a(Input::Ip { payload: d.payload });
+            let _ = self.feed_a(Input::Ip { payload: d.payload });
         }
     }
 
@@ -449,7 +449,7 @@ impl Model for Ip2pModel {
                 let nonce = Nonce(u64::from(self.requests - s.requests_left) + 1);
                 s.requests_left -= 1;
                 s.issued.push(nonce);
-                s.to_a(Input::Resolve {
+                s.feed_a(Input::Resolve {
                     to: callee(),
                     app: app(),
                     nonce,
@@ -459,11 +459,11 @@ impl Model for Ip2pModel {
             }
             Action::Attach { callee: false, .. } => {
                 s.a_activating = false;
-                let _ = s.to_a(Input::BroadbandUp { ip: CALLER_IP });
+                let _ = s.feed_a(Input::BroadbandUp { ip: CALLER_IP });
             }
             Action::Attach { callee: true, k } => {
                 s.b_activating = false;
-                let _ = s.to_b(Input::BroadbandUp {
+                let _ = s.feed_b(Input::BroadbandUp {
                     ip: CALLEE_IPS[k as usize],
                 });
             }
@@ -509,10 +509,10 @@ impl Model for Ip2pModel {
                     (Some(ip), Some(&port)) => {
                         let addr = TransportAddr(SocketAddr::new(ip, port));
                         s.b_servers.push((session, addr));
-                        let _ = s.to_b(Input::ServerListening { session, port });
+                        let _ = s.feed_b(Input::ServerListening { session, port });
                     }
                     _ => {
-                        let _ = s.to_b(Input::ServerFailed(session));
+                        let _ = s.feed_b(Input::ServerFailed(session));
                     }
                 }
             }
@@ -520,13 +520,13 @@ impl Model for Ip2pModel {
                 let to = s.a_connecting.iter().find(|c| c.0 == n)?.1;
                 s.a_connecting.retain(|c| c.0 != n);
                 let session = s.b_servers.iter().find(|(_, a)| *a == to)?.0;
-                let _ = s.to_a(Input::Connected(n));
+                let _ = s.feed_a(Input::Connected(n));
                 // the connection lands on whichever server listens there
-                let _ = s.to_b(Input::Accepted(session));
+                let _ = s.feed_b(Input::Accepted(session));
             }
             Action::ConnectFail(n) => {
                 s.a_connecting.retain(|c| c.0 != n);
-                let _ = s.to_a(Input::ConnectFailed(n));
+                let _ = s.feed_a(Input::ConnectFailed(n));
             }
             Action::Timeout { callee: false } => {
                 let t = s.a.poll_timeout()?;
@@ -541,11 +541,11 @@ impl Model for Ip2pModel {
                 s.drain_b();
             }
             Action::CloseRequest(n) => {
-                let _ = s.to_a(Input::CloseRequest(n));
+                let _ = s.feed_a(Input::CloseRequest(n));
             }
             Action::CloseSession(sess) => {
                 s.b_servers.retain(|x| x.0 != sess);
-                let _ = s.to_b(Input::CloseSession(sess));
+                let _ = s.feed_b(Input::CloseSession(sess));
             }
             Action::ForgeSms => {
                 s.forgeries_left &= !1;
@@ -560,7 +560,7 @@ impl Model for Ip2pModel {
                 }
                 .encode(&attacker_key(), &caller(), &callee());
                 let before = s.b.clone();
-                let r = s.to_b(Input::Sms {
+                let r = s.feed_b(Input::Sms {
                     from: caller(),
                     payload,
                 });
@@ -581,7 +581,7 @@ impl Model for Ip2pModel {
                 }
                 .encode(&attacker_key(), &callee(), &caller());
                 let before = s.a.clone();
-                let r = s.to_a(Input::Ip { payload });
+                let r = s.feed_a(Input::Ip { payload });
                 if r.is_ok() || s.a != before {
                     s.obs.forged_changed = true;
                 }

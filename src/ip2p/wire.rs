@@ -611,12 +611,8 @@ mod tests {
         assert_eq!(Control::parse(&[0; 141]), Err(WireError::TooLong(141)));
         assert_eq!(AppName::new("FTP"), Err(WireError::AppNameChar(b'F')));
         assert_eq!(AppName::new(""), Err(WireError::AppNameLength(0)));
-        assert_eq!(
-            Key::from_bytes([9; 32])
-                .clone()
-                .eq(&Key::from_bytes([9; 32])),
-            true
-        );
+        assert_eq!(Key::from_bytes([9; 32]).clone(), Key::from_bytes([9; 32]));
+        assert_ne!(Key::from_bytes([9; 32]), Key::from_bytes([8; 32]));
         assert_eq!(format!("{:?}", Key::from_bytes([9; 32])), "Key(..)");
     }
 }
