@@ -13,13 +13,21 @@
 //! - [`chord`]: the Chord DHT (Stoica et al. 2001), in two variants behind one machine:
 //!   `Original` and Zave's corrected protocol (`Zave`, IEEE TSE 2017). Iterative lookup,
 //!   put/get with replication on the successor list, key hand-over on join and leave.
+//! - [`ip2p`](mod@ip2p): iP2P identification over SMS (steps B.1–B.5): a phone resolves another
+//!   phone's [`Msisdn`] to its application's transport address with one authenticated SMS, the
+//!   callee's broadband radio staying off until called.
+//! - [`sms`]: the SMS stack under it, sans-IO: TS 23.040 TPDUs, TS 23.038 alphabets, user-data
+//!   headers, concatenation and reassembly, application ports, and [`sms::at`], a TS 27.005 AT
+//!   engine for modems in PDU mode.
 //!
 //! ## Features
 //!
 //! - `std` (default): `std::error::Error` impls and the simulator ([`sim`]).
 //! - `serde`: snapshot and restore of machine state; JSON output of the tools.
 //! - `tokio`: [`adapters::tokio`], a generic driver running any [`machine::Networked`] machine
-//!   over real UDP sockets and timers.
+//!   over real UDP sockets and timers, and the iP2P socket API over TCP.
+//! - `modem`: [`adapters::modem`], the AT engine over a serial port; with `tokio`, the SMS link
+//!   that carries iP2P control messages through a modem.
 //!
 //! Without `std` the core builds `#![no_std]` with `alloc`.
 #![cfg_attr(not(feature = "std"), no_std)]
