@@ -72,6 +72,7 @@ pub mod resolver;
 pub mod wire;
 
 use alloc::collections::{BTreeMap, VecDeque};
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::hash::{Hash, Hasher};
 use core::net::{IpAddr, SocketAddr};
@@ -539,9 +540,13 @@ struct PeerState {
 }
 
 /// One phone's iP2P control function: caller and callee roles, and its BW radio.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+///
+/// Cloning shares the configuration (behind an [`Arc`]); hashing leaves it out (it never changes
+/// after construction, and equal peers have equal configurations, so hashes stay consistent with
+/// equality) — a model checker clones and hashes a peer in every state it visits.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Peer {
-    config: Config,
+    config: Arc<Config>,
     radio: Radio,
     peers: BTreeMap<Msisdn, PeerState>,
     requests: BTreeMap<Nonce, Request>,
@@ -549,6 +554,17 @@ pub struct Peer {
     cache: BTreeMap<(Msisdn, AppName), (TransportAddr, Time)>,
     out: VecDeque<Output>,
     stats: Stats,
+}
+
+impl Hash for Peer {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.radio.hash(h);
+        self.peers.hash(h);
+        self.requests.hash(h);
+        self.sessions.hash(h);
+        self.cache.hash(h);
+        self.out.hash(h);
+    }
 }
 
 impl Peer {
@@ -568,7 +584,7 @@ impl Peer {
             })
             .collect();
         Peer {
-            config,
+            config: Arc::new(config),
             radio: Radio::Off,
             peers,
             requests: BTreeMap::new(),
