@@ -34,6 +34,7 @@ fn fast() -> Config {
             prompt_timeout: Duration::from_millis(150),
             send_timeout: Duration::from_millis(300),
             retries: 1,
+            late_window: Duration::from_millis(100),
             ..at::Config::default()
         },
         read_timeout: Duration::from_millis(5),

@@ -108,6 +108,7 @@ fn fast() -> Config {
         prompt_timeout: Duration::from_millis(50),
         send_timeout: Duration::from_millis(300),
         retries: 2,
+        late_window: Duration::from_millis(100),
         ..Config::default()
     }
 }
@@ -695,7 +696,44 @@ fn rejected_commands_leave_the_engine_unchanged() {
 }
 
 #[test]
-fn late_answer_after_a_timeout_is_reported_not_misread() {
+fn late_answers_are_not_taken_for_the_next_command() {
+    let mut h = H::ready(Config {
+        retries: 1,
+        ..fast()
+    });
+    h.cmd(Command::ListStored { all: true }).unwrap();
+    h.cmd(Command::ListStored { all: false }).unwrap();
+    h.advance(100); // attempt 1 times out, attempt 2 is written
+    assert_eq!(h.wire(), "AT+CMGL=4\rAT+CMGL=4\r");
+    // both answers come: the first ends the command, the second is late
+    h.feed(b"\r\n+CMGL: 1,0,,30\r\n");
+    h.feed(format!("{DELIVER_HEX}\r\n\r\nOK\r\n").as_bytes());
+    let ev = h.events();
+    assert_eq!(ev.len(), 2, "{ev:?}");
+    assert_eq!(ev[1], Event::Listed { count: 1 });
+    // nothing is written during the late-answer window
+    assert_eq!(h.wire(), "");
+    h.feed(format!("\r\n+CMGL: 1,1,,30\r\n{DELIVER_HEX}\r\n\r\nOK\r\n").as_bytes());
+    h.feed(b"\r\nRING\r\n");
+    assert_eq!(
+        h.events(),
+        [Event::Unsolicited(Urc::Ring)],
+        "URCs still count"
+    );
+    assert_eq!(h.at.stats().late_answers, 3);
+    assert_eq!(h.wire(), "");
+    // then the queue goes on: first the delete of the listed message, then the second list
+    assert_eq!(h.at.poll_timeout(), Some(Time::from_millis(200)));
+    h.advance(100);
+    assert_eq!(h.wire(), "AT+CMGD=1\r");
+    h.feed(b"\r\nOK\r\n");
+    assert_eq!(h.wire(), "AT+CMGL=0\r");
+    h.feed(b"\r\nOK\r\n");
+    assert_eq!(h.events(), [Event::Listed { count: 0 }]);
+}
+
+#[test]
+fn an_answer_later_than_the_window_is_reported() {
     let mut h = H::ready(Config {
         retries: 0,
         ..fast()
@@ -709,7 +747,10 @@ fn late_answer_after_a_timeout_is_reported_not_misread() {
             ..
         }]
     ));
-    h.feed(b"\r\nOK\r\n");
+    h.feed(b"\r\nOK\r\n"); // within the window: late, silent
+    assert_eq!(h.events(), []);
+    h.advance(100);
+    h.feed(b"\r\nOK\r\n"); // after it, with nothing in flight: reported
     assert_eq!(
         h.events(),
         [Event::Trouble(LineTrouble::UnexpectedFinal("OK".into()))]
