@@ -418,3 +418,22 @@ fn a_dropped_answer_is_retried() {
         .count();
     assert_eq!(reads, 2);
 }
+
+#[test]
+fn echo_switched_back_on_is_coped_with() {
+    let (rig, _) = Rig::ready(ModemEmu::start(), fast());
+    // the modem was reset behind our back (echo on again): commands and the PDU come back
+    rig.emu.set_echo(true);
+    let id = rig.modem.send_pdu(submit(7), 13).unwrap();
+    assert_eq!(rig.sent(id), Some(0));
+    rig.emu.inject_incoming_hex(DELIVER_HEX).unwrap();
+    assert_eq!(rig.received().1, Some(1));
+    wait_until("it is deleted", || rig.emu.stored().is_empty());
+    // nothing was mistaken for garbage
+    while let Ok(e) = rig.rx.try_recv() {
+        assert!(
+            !matches!(e, ModemEvent::At(Event::Trouble(_) | Event::Failed { .. })),
+            "{e:?}"
+        );
+    }
+}
