@@ -798,3 +798,73 @@ fn an_init_counts_once_in_the_queue() {
         Err(Error::PduLength { .. })
     ));
 }
+
+/// Everything the modem says in one session: init with echo on, a URC mid-command, a send with
+/// a URC before the prompt, the read of the new message, its delete.
+fn transcript() -> Vec<u8> {
+    let l = DELIVER_TPDU_LEN;
+    format!(
+        "AT\r\r\nOK\r\nATE0\r\r\nOK\r\n\r\nOK\r\n\r\n+CREG: 1\r\n\r\nOK\r\n\r\nOK\r\n\
+         \r\n+CMTI: \"SM\",2\r\n\r\n> \r\n+CMGS: 9\r\n\r\nOK\r\n\
+         \r\n+CMGR: 0,,{l}\r\n{DELIVER_HEX}\r\n\r\nOK\r\n\r\nOK\r\n"
+    )
+    .into_bytes()
+}
+
+/// Run the session with the modem's bytes cut at `cuts`; returns what the engine wrote and
+/// reported.
+fn session(cuts: &[usize]) -> (String, Vec<Event>) {
+    let mut h = H::new(fast());
+    h.cmd(Command::Init).unwrap();
+    h.send(1);
+    let t = transcript();
+    let mut at = 0;
+    let mut points: Vec<usize> = cuts.iter().map(|c| c % (t.len() + 1)).collect();
+    points.sort_unstable();
+    for p in points.into_iter().chain([t.len()]) {
+        h.feed(&t[at..p.max(at)]);
+        at = p.max(at);
+    }
+    (h.wire(), h.events())
+}
+
+#[test]
+fn the_session_in_one_piece() {
+    let (wire, events) = session(&[]);
+    assert_eq!(
+        wire,
+        format!(
+            "\x1bAT\rATE0\rAT+CMEE=1\rAT+CMGF=0\rAT+CNMI=2,1,0,0,0\rAT+CMGS=13\r{SUBMIT_HEX}\x1aAT+CMGR=2\rAT+CMGD=2\r"
+        )
+    );
+    assert_eq!(
+        events,
+        [
+            Event::Unsolicited(Urc::Registration {
+                kind: "CREG".into(),
+                stat: Some(1)
+            }),
+            Event::Ready,
+            Event::Unsolicited(Urc::NewMessage {
+                mem: "SM".into(),
+                index: 2
+            }),
+            Event::Sent {
+                id: SendId(1),
+                message_ref: Some(9)
+            },
+            Event::Received {
+                pdu: deliver(),
+                index: Some(2)
+            },
+        ]
+    );
+}
+
+proptest::proptest! {
+    /// However the serial reads cut the modem's output, the engine writes and reports the same.
+    #[test]
+    fn chunking_does_not_matter(cuts in proptest::collection::vec(0usize..400, 0..40)) {
+        proptest::prop_assert_eq!(session(&cuts), session(&[]));
+    }
+}
