@@ -437,3 +437,29 @@ fn echo_switched_back_on_is_coped_with() {
         );
     }
 }
+
+#[test]
+fn a_modem_that_goes_away_is_reported_once_and_commands_still_end() {
+    let (rig, _) = Rig::ready(ModemEmu::start(), fast());
+    let Rig { emu, modem, rx } = rig;
+    drop(emu); // the master side of the pty closes: reads fail from now on
+    std::thread::sleep(Duration::from_millis(100));
+    let id = modem.send_pdu(submit(1), 13).unwrap();
+    let (mut reads, mut writes) = (0, 0);
+    let outcome = loop {
+        match rx.recv_timeout(Duration::from_secs(3)).expect("an event") {
+            ModemEvent::Io { op: "read", .. } => reads += 1,
+            // the AT+CMGS and the ESC after the missing prompt
+            ModemEvent::Io { op: "write", .. } => writes += 1,
+            ModemEvent::At(Event::SendFailed { id: i, error }) if i == id => break error,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(outcome, AtError::NoPrompt);
+    assert_eq!(reads, 1, "one report for the whole streak of failing reads");
+    assert_eq!(writes, 2);
+    // every failing read counted, one per read time-out (5 ms), not a busy loop
+    let errors = modem.counters().io_errors;
+    assert!((10..200).contains(&errors), "{errors}");
+    modem.shutdown();
+}
