@@ -323,7 +323,8 @@ fn run(
             timeout_set = wait;
         }
         match port.read(&mut buf) {
-            Ok(0) => {}
+            // end of file (a hang-up): nothing to read now; do not spin
+            Ok(0) => std::thread::sleep(config.read_timeout),
             Ok(n) => {
                 read_failing = false;
                 bump(&shared.bytes_in, n as u64);
