@@ -868,3 +868,16 @@ proptest::proptest! {
         proptest::prop_assert_eq!(session(&cuts), session(&[]));
     }
 }
+
+#[test]
+fn configured_parameters_cannot_inject_commands() {
+    let mut h = H::new(Config {
+        new_message_indication: "2,1,0,0,0\rAT+CMGD=1,4".into(),
+        ..fast()
+    });
+    h.cmd(Command::Init).unwrap();
+    for _ in 0..4 {
+        h.feed(b"\r\nOK\r\n");
+    }
+    assert!(h.wire().ends_with("AT+CNMI=2,1,0,0,0AT+CMGD=1,4\r"));
+}

@@ -832,6 +832,9 @@ impl AtEngine {
             Job::Ack => write!(s, "AT+CNMA"),
             Job::Cancel => Ok(()),
         };
+        // a configured parameter with a CR, Ctrl-Z or ESC in it would end the command early or
+        // start another: control bytes are never written inside a command line
+        s.retain(|c| !c.is_control());
         s.into_bytes()
     }
 
