@@ -623,6 +623,23 @@ struct InFlight {
     timed_out: bool,
 }
 
+impl InFlight {
+    fn new(job: Job, text: Vec<u8>, stage: Stage, deadline: Time) -> InFlight {
+        InFlight {
+            job,
+            text,
+            stage,
+            deadline,
+            attempts: 1,
+            message_ref: None,
+            read: None,
+            listed: Vec::new(),
+            received: 0,
+            timed_out: false,
+        }
+    }
+}
+
 /// What the next line is expected to be the PDU of.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum PduFor {
@@ -874,18 +891,7 @@ impl AtEngine {
             };
             let deadline = now + self.timeout_for(&job);
             self.out.push_back(Output::Write(bytes));
-            self.current = Some(InFlight {
-                job,
-                text,
-                stage,
-                deadline,
-                attempts: 1,
-                message_ref: None,
-                read: None,
-                listed: Vec::new(),
-                received: 0,
-                timed_out: false,
-            });
+            self.current = Some(InFlight::new(job, text, stage, deadline));
         }
     }
 
@@ -1342,18 +1348,12 @@ impl AtEngine {
                 let id = *id;
                 self.expect_pdu = None;
                 self.out.push_back(Output::Write(alloc::vec![ESC]));
-                self.current = Some(InFlight {
-                    job: Job::Cancel,
-                    text: Vec::new(),
-                    stage: Stage::Result,
-                    deadline: now + self.config.command_timeout,
-                    attempts: 1,
-                    message_ref: None,
-                    read: None,
-                    listed: Vec::new(),
-                    received: 0,
-                    timed_out: false,
-                });
+                self.current = Some(InFlight::new(
+                    Job::Cancel,
+                    Vec::new(),
+                    Stage::Result,
+                    now + self.config.command_timeout,
+                ));
                 self.event(Event::SendFailed {
                     id,
                     error: AtError::NoPrompt,
