@@ -34,6 +34,7 @@ fn fast() -> Config {
             prompt_timeout: Duration::from_millis(150),
             send_timeout: Duration::from_millis(300),
             retries: 1,
+            late_window: Duration::from_millis(100),
             ..at::Config::default()
         },
         read_timeout: Duration::from_millis(5),
@@ -416,4 +417,49 @@ fn a_dropped_answer_is_retried() {
         .filter(|c| c.as_str() == "AT+CMGR=1")
         .count();
     assert_eq!(reads, 2);
+}
+
+#[test]
+fn echo_switched_back_on_is_coped_with() {
+    let (rig, _) = Rig::ready(ModemEmu::start(), fast());
+    // the modem was reset behind our back (echo on again): commands and the PDU come back
+    rig.emu.set_echo(true);
+    let id = rig.modem.send_pdu(submit(7), 13).unwrap();
+    assert_eq!(rig.sent(id), Some(0));
+    rig.emu.inject_incoming_hex(DELIVER_HEX).unwrap();
+    assert_eq!(rig.received().1, Some(1));
+    wait_until("it is deleted", || rig.emu.stored().is_empty());
+    // nothing was mistaken for garbage
+    while let Ok(e) = rig.rx.try_recv() {
+        assert!(
+            !matches!(e, ModemEvent::At(Event::Trouble(_) | Event::Failed { .. })),
+            "{e:?}"
+        );
+    }
+}
+
+#[test]
+fn a_modem_that_goes_away_is_reported_once_and_commands_still_end() {
+    let (rig, _) = Rig::ready(ModemEmu::start(), fast());
+    let Rig { emu, modem, rx } = rig;
+    drop(emu); // the master side of the pty closes: reads fail from now on
+    std::thread::sleep(Duration::from_millis(100));
+    let id = modem.send_pdu(submit(1), 13).unwrap();
+    let (mut reads, mut writes) = (0, 0);
+    let outcome = loop {
+        match rx.recv_timeout(Duration::from_secs(3)).expect("an event") {
+            ModemEvent::Io { op: "read", .. } => reads += 1,
+            // the AT+CMGS and the ESC after the missing prompt
+            ModemEvent::Io { op: "write", .. } => writes += 1,
+            ModemEvent::At(Event::SendFailed { id: i, error }) if i == id => break error,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(outcome, AtError::NoPrompt);
+    assert_eq!(reads, 1, "one report for the whole streak of failing reads");
+    assert_eq!(writes, 2);
+    // every failing read counted, one per read time-out (5 ms), not a busy loop
+    let errors = modem.counters().io_errors;
+    assert!((10..200).contains(&errors), "{errors}");
+    modem.shutdown();
 }

@@ -108,6 +108,7 @@ fn fast() -> Config {
         prompt_timeout: Duration::from_millis(50),
         send_timeout: Duration::from_millis(300),
         retries: 2,
+        late_window: Duration::from_millis(100),
         ..Config::default()
     }
 }
@@ -695,7 +696,44 @@ fn rejected_commands_leave_the_engine_unchanged() {
 }
 
 #[test]
-fn late_answer_after_a_timeout_is_reported_not_misread() {
+fn late_answers_are_not_taken_for_the_next_command() {
+    let mut h = H::ready(Config {
+        retries: 1,
+        ..fast()
+    });
+    h.cmd(Command::ListStored { all: true }).unwrap();
+    h.cmd(Command::ListStored { all: false }).unwrap();
+    h.advance(100); // attempt 1 times out, attempt 2 is written
+    assert_eq!(h.wire(), "AT+CMGL=4\rAT+CMGL=4\r");
+    // both answers come: the first ends the command, the second is late
+    h.feed(b"\r\n+CMGL: 1,0,,30\r\n");
+    h.feed(format!("{DELIVER_HEX}\r\n\r\nOK\r\n").as_bytes());
+    let ev = h.events();
+    assert_eq!(ev.len(), 2, "{ev:?}");
+    assert_eq!(ev[1], Event::Listed { count: 1 });
+    // nothing is written during the late-answer window
+    assert_eq!(h.wire(), "");
+    h.feed(format!("\r\n+CMGL: 1,1,,30\r\n{DELIVER_HEX}\r\n\r\nOK\r\n").as_bytes());
+    h.feed(b"\r\nRING\r\n");
+    assert_eq!(
+        h.events(),
+        [Event::Unsolicited(Urc::Ring)],
+        "URCs still count"
+    );
+    assert_eq!(h.at.stats().late_answers, 3);
+    assert_eq!(h.wire(), "");
+    // then the queue goes on: first the delete of the listed message, then the second list
+    assert_eq!(h.at.poll_timeout(), Some(Time::from_millis(200)));
+    h.advance(100);
+    assert_eq!(h.wire(), "AT+CMGD=1\r");
+    h.feed(b"\r\nOK\r\n");
+    assert_eq!(h.wire(), "AT+CMGL=0\r");
+    h.feed(b"\r\nOK\r\n");
+    assert_eq!(h.events(), [Event::Listed { count: 0 }]);
+}
+
+#[test]
+fn an_answer_later_than_the_window_is_reported() {
     let mut h = H::ready(Config {
         retries: 0,
         ..fast()
@@ -709,7 +747,10 @@ fn late_answer_after_a_timeout_is_reported_not_misread() {
             ..
         }]
     ));
-    h.feed(b"\r\nOK\r\n");
+    h.feed(b"\r\nOK\r\n"); // within the window: late, silent
+    assert_eq!(h.events(), []);
+    h.advance(100);
+    h.feed(b"\r\nOK\r\n"); // after it, with nothing in flight: reported
     assert_eq!(
         h.events(),
         [Event::Trouble(LineTrouble::UnexpectedFinal("OK".into()))]
@@ -756,4 +797,87 @@ fn an_init_counts_once_in_the_queue() {
         }),
         Err(Error::PduLength { .. })
     ));
+}
+
+/// Everything the modem says in one session: init with echo on, a URC mid-command, a send with
+/// a URC before the prompt, the read of the new message, its delete.
+fn transcript() -> Vec<u8> {
+    let l = DELIVER_TPDU_LEN;
+    format!(
+        "AT\r\r\nOK\r\nATE0\r\r\nOK\r\n\r\nOK\r\n\r\n+CREG: 1\r\n\r\nOK\r\n\r\nOK\r\n\
+         \r\n+CMTI: \"SM\",2\r\n\r\n> \r\n+CMGS: 9\r\n\r\nOK\r\n\
+         \r\n+CMGR: 0,,{l}\r\n{DELIVER_HEX}\r\n\r\nOK\r\n\r\nOK\r\n"
+    )
+    .into_bytes()
+}
+
+/// Run the session with the modem's bytes cut at `cuts`; returns what the engine wrote and
+/// reported.
+fn session(cuts: &[usize]) -> (String, Vec<Event>) {
+    let mut h = H::new(fast());
+    h.cmd(Command::Init).unwrap();
+    h.send(1);
+    let t = transcript();
+    let mut at = 0;
+    let mut points: Vec<usize> = cuts.iter().map(|c| c % (t.len() + 1)).collect();
+    points.sort_unstable();
+    for p in points.into_iter().chain([t.len()]) {
+        h.feed(&t[at..p.max(at)]);
+        at = p.max(at);
+    }
+    (h.wire(), h.events())
+}
+
+#[test]
+fn the_session_in_one_piece() {
+    let (wire, events) = session(&[]);
+    assert_eq!(
+        wire,
+        format!(
+            "\x1bAT\rATE0\rAT+CMEE=1\rAT+CMGF=0\rAT+CNMI=2,1,0,0,0\rAT+CMGS=13\r{SUBMIT_HEX}\x1aAT+CMGR=2\rAT+CMGD=2\r"
+        )
+    );
+    assert_eq!(
+        events,
+        [
+            Event::Unsolicited(Urc::Registration {
+                kind: "CREG".into(),
+                stat: Some(1)
+            }),
+            Event::Ready,
+            Event::Unsolicited(Urc::NewMessage {
+                mem: "SM".into(),
+                index: 2
+            }),
+            Event::Sent {
+                id: SendId(1),
+                message_ref: Some(9)
+            },
+            Event::Received {
+                pdu: deliver(),
+                index: Some(2)
+            },
+        ]
+    );
+}
+
+proptest::proptest! {
+    /// However the serial reads cut the modem's output, the engine writes and reports the same.
+    #[test]
+    fn chunking_does_not_matter(cuts in proptest::collection::vec(0usize..400, 0..40)) {
+        proptest::prop_assert_eq!(session(&cuts), session(&[]));
+    }
+}
+
+#[test]
+fn configured_parameters_cannot_inject_commands() {
+    let mut h = H::new(Config {
+        new_message_indication: "2,1,0,0,0\rAT+CMGD=1,4".into(),
+        ..fast()
+    });
+    h.cmd(Command::Init).unwrap();
+    for _ in 0..4 {
+        h.feed(b"\r\nOK\r\n");
+    }
+    assert!(h.wire().ends_with("AT+CNMI=2,1,0,0,0AT+CMGD=1,4\r"));
 }

@@ -190,8 +190,11 @@ pub fn sms_at(data: &[u8]) {
     let h = |r: &mut Reader<'_>| r.byte().unwrap_or(0);
     let flags = h(&mut r);
     let ms = |b: u8| Duration::from_millis(1 + b as u64 * 5);
+    let command_timeout = ms(h(&mut r));
     let config = Config {
-        command_timeout: ms(h(&mut r)),
+        command_timeout,
+        // the header has no byte of its own for it
+        late_window: command_timeout,
         prompt_timeout: ms(h(&mut r)),
         send_timeout: ms(h(&mut r)),
         retries: h(&mut r) % 4,

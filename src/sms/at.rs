@@ -23,7 +23,8 @@
 //! - Every command ends: with its result, with a typed [`AtError`] from the modem (`ERROR`,
 //!   `+CMS ERROR`, `+CME ERROR` with the meaning of the code), or with a typed time-out after
 //!   [`Config::retries`] retries (never for `AT+CMGS` once the PDU is written: that is reported
-//!   as [`AtError::SendUnconfirmed`]).
+//!   as [`AtError::SendUnconfirmed`]). After a time-out the engine keeps quiet for
+//!   [`Config::late_window`], so that a late answer is not taken for the next command's.
 //! - Bounded memory on any input: one line buffer of at most [`Config::max_line`] bytes (longer
 //!   lines are discarded and reported), a bounded command queue, bounded text in events.
 //!
@@ -104,6 +105,10 @@ pub struct Config {
     /// Retries after a time-out for commands that may be repeated safely (all but `AT+CMGS` and
     /// `AT+CNMA`).
     pub retries: u8,
+    /// After a command that saw a time-out ends, nothing is written for this long, and the final
+    /// result codes (and responses) arriving meanwhile are taken as late answers to the
+    /// timed-out writes, so that they are not mistaken for the next command's.
+    pub late_window: Duration,
     /// Parameters of `AT+CNMI=` sent by the init sequence. `2,1,0,0,0` (the default) makes the
     /// modem store new messages and report them with `+CMTI`; `2,2,0,0,0` routes them directly
     /// with `+CMT`.
@@ -131,6 +136,7 @@ impl Default for Config {
             prompt_timeout: Duration::from_secs(5),
             send_timeout: Duration::from_secs(60),
             retries: 2,
+            late_window: Duration::from_secs(2),
             new_message_indication: String::from("2,1,0,0,0"),
             preferred_storage: None,
             ack_direct: false,
@@ -532,6 +538,8 @@ pub struct Stats {
     pub retries: u64,
     /// Host inputs rejected.
     pub rejected: u64,
+    /// Lines taken as late answers to writes that had timed out.
+    pub late_answers: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -611,6 +619,25 @@ struct InFlight {
     listed: Vec<u32>,
     /// Messages reported by `+CMGL`.
     received: u32,
+    /// A write of this command timed out: its answer may still come.
+    timed_out: bool,
+}
+
+impl InFlight {
+    fn new(job: Job, text: Vec<u8>, stage: Stage, deadline: Time) -> InFlight {
+        InFlight {
+            job,
+            text,
+            stage,
+            deadline,
+            attempts: 1,
+            message_ref: None,
+            read: None,
+            listed: Vec::new(),
+            received: 0,
+            timed_out: false,
+        }
+    }
 }
 
 /// What the next line is expected to be the PDU of.
@@ -644,6 +671,8 @@ pub struct AtEngine {
     current: Option<InFlight>,
     out: VecDeque<Output>,
     ready: bool,
+    /// Nothing is written before this time (see [`Config::late_window`]).
+    quiet_until: Time,
     stats: Stats,
 }
 
@@ -660,6 +689,7 @@ impl AtEngine {
             current: None,
             out: VecDeque::new(),
             ready: false,
+            quiet_until: Time::ZERO,
             stats: Stats::default(),
         }
     }
@@ -819,6 +849,9 @@ impl AtEngine {
             Job::Ack => write!(s, "AT+CNMA"),
             Job::Cancel => Ok(()),
         };
+        // a configured parameter with a CR, Ctrl-Z or ESC in it would end the command early or
+        // start another: control bytes are never written inside a command line
+        s.retain(|c| !c.is_control());
         s.into_bytes()
     }
 
@@ -831,6 +864,9 @@ impl AtEngine {
 
     /// Start the next queued job if nothing is in flight.
     fn pump(&mut self, now: Time) {
+        if now < self.quiet_until {
+            return;
+        }
         while self.current.is_none() {
             let Some(job) = self.queue.pop_front() else {
                 return;
@@ -855,17 +891,7 @@ impl AtEngine {
             };
             let deadline = now + self.timeout_for(&job);
             self.out.push_back(Output::Write(bytes));
-            self.current = Some(InFlight {
-                job,
-                text,
-                stage,
-                deadline,
-                attempts: 1,
-                message_ref: None,
-                read: None,
-                listed: Vec::new(),
-                received: 0,
-            });
+            self.current = Some(InFlight::new(job, text, stage, deadline));
         }
     }
 
@@ -875,6 +901,9 @@ impl AtEngine {
             return;
         };
         let kind = cur.job.kind();
+        if cur.timed_out && !matches!(cur.job, Job::Cancel) {
+            self.quiet_until = now + self.config.late_window;
+        }
         match (cur.job, result) {
             (Job::Init { last, .. }, Ok(())) => {
                 if last {
@@ -1046,6 +1075,12 @@ impl AtEngine {
             self.stats.echoes += 1;
             return;
         }
+        // in a late-answer window nothing is in flight: whatever is not unsolicited is the late
+        // answer to a write that timed out
+        if self.current.is_none() && now < self.quiet_until && !self.is_urc_line(t) {
+            self.stats.late_answers += 1;
+            return;
+        }
         // final result codes
         if let Some(result) = final_code(t) {
             if self.current.is_some() {
@@ -1155,6 +1190,16 @@ impl AtEngine {
             } => strip_prefix_ci(t, "+CPMS:").is_some(),
             _ => false,
         }
+    }
+
+    /// `t` starts like an unsolicited result code.
+    fn is_urc_line(&self, t: &str) -> bool {
+        [
+            "+CMTI:", "+CDSI:", "+CMT:", "+CDS:", "+CREG:", "+CGREG:", "+CEREG:",
+        ]
+        .iter()
+        .any(|p| strip_prefix_ci(t, p).is_some())
+            || t.eq_ignore_ascii_case("RING")
     }
 
     /// An unsolicited result code; `true` if it was one.
@@ -1295,6 +1340,7 @@ impl AtEngine {
             return;
         };
         self.stats.timeouts += 1;
+        cur.timed_out = true;
         let kind = cur.job.kind();
         match (&cur.job, cur.stage) {
             (Job::Send { id, .. }, Stage::Prompt) => {
@@ -1302,17 +1348,12 @@ impl AtEngine {
                 let id = *id;
                 self.expect_pdu = None;
                 self.out.push_back(Output::Write(alloc::vec![ESC]));
-                self.current = Some(InFlight {
-                    job: Job::Cancel,
-                    text: Vec::new(),
-                    stage: Stage::Result,
-                    deadline: now + self.config.command_timeout,
-                    attempts: 1,
-                    message_ref: None,
-                    read: None,
-                    listed: Vec::new(),
-                    received: 0,
-                });
+                self.current = Some(InFlight::new(
+                    Job::Cancel,
+                    Vec::new(),
+                    Stage::Result,
+                    now + self.config.command_timeout,
+                ));
                 self.event(Event::SendFailed {
                     id,
                     error: AtError::NoPrompt,
@@ -1384,7 +1425,11 @@ impl Machine for AtEngine {
     }
 
     fn poll_timeout(&self) -> Option<Time> {
-        self.current.as_ref().map(|c| c.deadline)
+        match &self.current {
+            Some(c) => Some(c.deadline),
+            // queued work waits for the end of a late-answer window
+            None => (!self.queue.is_empty()).then_some(self.quiet_until),
+        }
     }
 
     fn handle_timeout(&mut self, now: Time) {

@@ -18,6 +18,11 @@
 //! }
 //! ```
 //!
+//! The sink runs on the driver's thread, between two reads: keep it short (forward into a
+//! channel). A read error is reported once per streak of failing reads (an unplugged USB modem
+//! fails every read; each is still counted in [`Counters::io_errors`]) and the driver keeps
+//! trying every [`Config::read_timeout`]; commands in flight meanwhile end by their time-outs.
+//!
 //! The shape is runtime-agnostic: a tokio host passes a sink that forwards into a channel
 //! (`tokio::sync::mpsc::UnboundedSender::send` works from any thread) and calls
 //! [`ModemHandle::send_pdu`], which never blocks.
@@ -282,6 +287,7 @@ fn run(
     let mut engine = AtEngine::new(config.engine.clone());
     let mut buf = alloc::vec![0u8; config.read_buf.max(1)];
     let mut timeout_set = config.read_timeout;
+    let mut read_failing = false;
     if config.init_on_start {
         let _ = engine.handle(clock(), at::Input::Command(Command::Init));
     }
@@ -317,8 +323,10 @@ fn run(
             timeout_set = wait;
         }
         match port.read(&mut buf) {
-            Ok(0) => {}
+            // end of file (a hang-up): nothing to read now; do not spin
+            Ok(0) => std::thread::sleep(config.read_timeout),
             Ok(n) => {
+                read_failing = false;
                 bump(&shared.bytes_in, n as u64);
                 engine.receive(clock(), &buf[..n]);
             }
@@ -330,7 +338,13 @@ fn run(
                         | io::ErrorKind::Interrupted
                 ) => {}
             Err(e) => {
-                io_trouble(&mut sink, shared, "read", &e);
+                // a device that went away fails every read: report the first of a streak only
+                if read_failing {
+                    bump(&shared.io_errors, 1);
+                } else {
+                    read_failing = true;
+                    io_trouble(&mut sink, shared, "read", &e);
+                }
                 std::thread::sleep(config.read_timeout);
             }
         }
