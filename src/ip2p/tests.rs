@@ -470,3 +470,84 @@ fn window_accepts_reordered_and_rejects_repeats() {
     assert!(w.contains(100));
     assert!(!w.contains(199));
 }
+
+mod props {
+    use super::*;
+    use crate::ip2p::wire::{Mode, MAX_LEN, TAG_LEN};
+    use core::net::{Ipv4Addr, Ipv6Addr};
+    use proptest::prelude::*;
+
+    fn addr() -> impl Strategy<Value = TransportAddr> {
+        prop_oneof![
+            (any::<[u8; 4]>(), any::<u16>()).prop_map(|(ip, p)| TransportAddr(SocketAddr::new(
+                IpAddr::V4(Ipv4Addr::from(ip)),
+                p
+            ))),
+            (any::<[u8; 16]>(), any::<u16>()).prop_map(|(ip, p)| TransportAddr(SocketAddr::new(
+                IpAddr::V6(Ipv6Addr::from(ip)),
+                p
+            ))),
+        ]
+    }
+
+    fn control() -> impl Strategy<Value = Control> {
+        (
+            0u8..3,
+            any::<u64>(),
+            any::<u32>(),
+            "[a-z0-9._+-]{1,32}",
+            proptest::option::of(addr()),
+            proptest::option::of(addr()),
+            proptest::option::of(0u8..4),
+            0u8..3,
+        )
+            .prop_map(|(k, nonce, seq, app, addr, mapped, mode, why)| {
+                let refusal = [Refusal::UnknownApp, Refusal::Busy, Refusal::Declined][why as usize];
+                Control {
+                    kind: [Kind::Request, Kind::Reply, Kind::Refuse(refusal)][k as usize],
+                    nonce: Nonce(nonce),
+                    seq,
+                    app: AppName::new(&app).unwrap(),
+                    addr,
+                    mapped,
+                    mode: mode
+                        .map(|m| [Mode::Direct, Mode::Upnp, Mode::Stunt2, Mode::Relay][m as usize]),
+                }
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn control_round_trips_and_fits_one_sms(m in control(), k in any::<[u8; 32]>()) {
+            let key = Key::from_bytes(k);
+            let bytes = m.encode(&key, &a(), &b());
+            prop_assert!(bytes.len() <= MAX_LEN);
+            prop_assert_eq!(Control::decode(&bytes, &key, &a(), &b()), Ok(m));
+            prop_assert_eq!(Control::parse(&bytes), Ok(m));
+        }
+
+        #[test]
+        fn any_flipped_bit_fails(m in control(), bit in any::<usize>()) {
+            let bytes = m.encode(&key(), &a(), &b());
+            let mut x = bytes.clone();
+            let bit = bit % (x.len() * 8);
+            x[bit / 8] ^= 1 << (bit % 8);
+            prop_assert!(Control::decode(&x, &key(), &a(), &b()).is_err());
+        }
+
+        #[test]
+        fn truncation_fails(m in control(), cut in 1usize..TAG_LEN + 20) {
+            let bytes = m.encode(&key(), &a(), &b());
+            let keep = bytes.len().saturating_sub(cut);
+            prop_assert!(Control::decode(&bytes[..keep], &key(), &a(), &b()).is_err());
+        }
+
+        #[test]
+        fn msisdn_display_parses_back(d in "[1-9][0-9]{0,14}") {
+            let m = Msisdn::from_international_digits(&d).unwrap();
+            prop_assert_eq!(m.digits(), d.as_str());
+            prop_assert_eq!(Msisdn::parse(&m.to_string()), Ok(m));
+            prop_assert_eq!(Msisdn::parse(&alloc::format!("tel:{m}")), Ok(m));
+        }
+    }
+}
