@@ -56,12 +56,12 @@
 
 use alloc::vec::Vec;
 use core::fmt;
-use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::addr::TransportAddr;
+use crate::chord::wire::{DecodeError, Reader, WireAddr};
 use crate::msisdn::Msisdn;
 
 /// The version this codec writes and reads.
@@ -319,8 +319,8 @@ pub enum WireError {
     #[error("octet {0:#04x} is not allowed in an application name")]
     AppNameChar(u8),
     /// An address family other than 4 or 6.
-    #[error("unknown address family {0}")]
-    Family(u8),
+    #[error("unknown address family (4 and 6 are defined)")]
+    Family,
     /// An unknown mode code.
     #[error("unknown mode {0}")]
     Mode(u8),
@@ -359,7 +359,8 @@ impl Control {
         out.push(name.len() as u8);
         out.extend_from_slice(name);
         for a in [self.addr, self.mapped].into_iter().flatten() {
-            put_addr(&mut out, a);
+            // the same address encoding as Chord's wire format
+            a.put(&mut out);
         }
         if let Some(m) = self.mode {
             out.push(m.code());
@@ -409,19 +410,21 @@ impl Control {
         if flags & !(FLAG_ADDR | FLAG_MAPPED | FLAG_MODE) != 0 {
             return Err(WireError::Flags(flags));
         }
-        let body = &bytes[..bytes.len() - TAG_LEN];
-        let mut r = Reader {
-            b: body,
-            at: 3,
-            total: bytes.len(),
+        let total = bytes.len();
+        let body = &bytes[..total - TAG_LEN];
+        // Chord's bounded reader; its errors are mapped onto this format's
+        let short = |e: DecodeError| match e {
+            DecodeError::Invalid(_) => WireError::Family,
+            _ => WireError::Truncated(total),
         };
-        let nonce = Nonce(u64::from_be_bytes(r.array()?));
-        let seq = u32::from_be_bytes(r.array()?);
-        let n = r.u8()? as usize;
+        let mut r = Reader::new(&body[3..]);
+        let nonce = Nonce(u64::from_be_bytes(r.array("nonce").map_err(short)?));
+        let seq = r.u32("sequence number").map_err(short)?;
+        let n = r.u8("name length").map_err(short)? as usize;
         if n == 0 || n > MAX_APP_NAME {
             return Err(WireError::AppNameLength(n));
         }
-        let name = r.take(n)?;
+        let name = r.bytes(n, "application name").map_err(short)?;
         if let Some(&c) = name.iter().find(|c| !is_app_char(**c)) {
             return Err(WireError::AppNameChar(c));
         }
@@ -430,18 +433,17 @@ impl Control {
             bytes: [0; MAX_APP_NAME],
         };
         app.bytes[..n].copy_from_slice(name);
-        let addr = if flags & FLAG_ADDR != 0 {
-            Some(r.addr()?)
-        } else {
-            None
+        let mut addr_if = |flag: u8| -> Result<Option<TransportAddr>, WireError> {
+            if flags & flag != 0 {
+                TransportAddr::take(&mut r).map(Some).map_err(short)
+            } else {
+                Ok(None)
+            }
         };
-        let mapped = if flags & FLAG_MAPPED != 0 {
-            Some(r.addr()?)
-        } else {
-            None
-        };
+        let addr = addr_if(FLAG_ADDR)?;
+        let mapped = addr_if(FLAG_MAPPED)?;
         let mode = if flags & FLAG_MODE != 0 {
-            let c = r.u8()?;
+            let c = r.u8("mode").map_err(short)?;
             Some(Mode::from_code(c).ok_or(WireError::Mode(c))?)
         } else {
             None
@@ -450,12 +452,12 @@ impl Control {
             1 => Kind::Request,
             2 => Kind::Reply,
             _ => {
-                let c = r.u8()?;
+                let c = r.u8("refusal reason").map_err(short)?;
                 Kind::Refuse(Refusal::from_code(c).ok_or(WireError::Refusal(c))?)
             }
         };
-        if r.at != body.len() {
-            return Err(WireError::Trailing(body.len() - r.at));
+        if r.remaining() != 0 {
+            return Err(WireError::Trailing(r.remaining()));
         }
         Ok(Control {
             kind,
@@ -466,54 +468,6 @@ impl Control {
             mapped,
             mode,
         })
-    }
-}
-
-fn put_addr(out: &mut Vec<u8>, a: TransportAddr) {
-    match a.0.ip() {
-        IpAddr::V4(ip) => {
-            out.push(4);
-            out.extend_from_slice(&ip.octets());
-        }
-        IpAddr::V6(ip) => {
-            out.push(6);
-            out.extend_from_slice(&ip.octets());
-        }
-    }
-    out.extend_from_slice(&a.0.port().to_be_bytes());
-}
-
-struct Reader<'a> {
-    b: &'a [u8],
-    at: usize,
-    total: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
-        let s = self
-            .b
-            .get(self.at..self.at + n)
-            .ok_or(WireError::Truncated(self.total))?;
-        self.at += n;
-        Ok(s)
-    }
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], WireError> {
-        let mut a = [0; N];
-        a.copy_from_slice(self.take(N)?);
-        Ok(a)
-    }
-    fn u8(&mut self) -> Result<u8, WireError> {
-        Ok(self.take(1)?[0])
-    }
-    fn addr(&mut self) -> Result<TransportAddr, WireError> {
-        let ip = match self.u8()? {
-            4 => IpAddr::V4(Ipv4Addr::from(self.array::<4>()?)),
-            6 => IpAddr::V6(Ipv6Addr::from(self.array::<16>()?)),
-            f => return Err(WireError::Family(f)),
-        };
-        let port = u16::from_be_bytes(self.array()?);
-        Ok(TransportAddr(SocketAddr::new(ip, port)))
     }
 }
 
