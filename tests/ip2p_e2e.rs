@@ -11,13 +11,14 @@
 
 #[path = "support/modem_emu.rs"]
 mod modem_emu;
+#[path = "support/radio.rs"]
+mod radio;
 
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use ip2p::adapters::modem;
 use ip2p::adapters::tokio::ip2p::{
-    spawn, HostConfig, HostEvent, Ip2pHandle, Links, RadioCommand, RadioEvent,
+    spawn, Connection, HostConfig, HostEvent, Ip2pHandle, Links, RadioCommand,
 };
 use ip2p::adapters::tokio::sms_link::{self, SmsLink};
 use ip2p::ip2p::wire::{AppName, Key};
@@ -25,6 +26,7 @@ use ip2p::ip2p::{Config, Peer};
 use ip2p::sms::{self, Address, Deliver, Submit, Timestamp};
 use ip2p::Msisdn;
 use modem_emu::{EmuHandle, ModemEmu};
+use radio::{radio, wait_off};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
@@ -62,30 +64,6 @@ fn smsc(from_emu: &EmuHandle, from: Msisdn, to_emu: EmuHandle, delay: Duration, 
     });
 }
 
-/// An emulated BW radio: attaches `attach` after being switched on.
-fn radio(
-    ip: IpAddr,
-    attach: Duration,
-) -> (
-    mpsc::UnboundedSender<RadioCommand>,
-    mpsc::Receiver<RadioEvent>,
-    mpsc::UnboundedReceiver<RadioCommand>,
-) {
-    let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel::<RadioCommand>();
-    let (ev_tx, ev_rx) = mpsc::channel(8);
-    let (log_tx, log_rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Some(c) = cmd_rx.recv().await {
-            let _ = log_tx.send(c);
-            if c == RadioCommand::On {
-                tokio::time::sleep(attach).await;
-                let _ = ev_tx.send(RadioEvent::Up(ip)).await;
-            }
-        }
-    });
-    (cmd_tx, ev_rx, log_rx)
-}
-
 struct Phone {
     handle: Ip2pHandle,
     events: mpsc::Receiver<HostEvent>,
@@ -108,14 +86,15 @@ fn phone(emu: &ModemEmu, cfg: Config, ip: &str, attach: Duration) -> Phone {
         sms::Config::default(),
     )
     .expect("open the emulated modem");
-    let (radio_out, radio_in, radio_log) = radio(ip.parse().unwrap(), attach);
+    let r = radio(ip.parse().unwrap(), attach);
+    let radio_log = r.log;
     let (handle, events) = spawn(
         Peer::new(cfg),
         Links {
             sms_out,
             sms_in,
-            radio_out,
-            radio_in,
+            radio_out: r.commands,
+            radio_in: r.events,
         },
         HostConfig::default(),
     );
@@ -184,14 +163,15 @@ fn echo_server(mut b: Phone) -> tokio::task::JoinHandle<(Phone, usize)> {
     })
 }
 
-async fn wait_off(log: &mut mpsc::UnboundedReceiver<RadioCommand>) {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(10), log.recv()).await {
-            Ok(Some(RadioCommand::Off)) => return,
-            Ok(Some(RadioCommand::On)) => {}
-            other => panic!("radio never switched off: {other:?}"),
-        }
-    }
+/// One call from A to B's ftp, within 20 s.
+async fn call(a: &Phone) -> Connection {
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        a.handle.connect(b_num(), AppName::new("ftp").unwrap()),
+    )
+    .await
+    .expect("set-up in time")
+    .expect("connected")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -204,13 +184,7 @@ async fn two_phones_two_modems_one_sms_centre_and_a_tcp_connection() {
     let mut overheads = Vec::new();
     for round in 0..3u8 {
         let t0 = Instant::now();
-        let mut conn = tokio::time::timeout(
-            Duration::from_secs(20),
-            a.handle.connect(b_num(), AppName::new("ftp").unwrap()),
-        )
-        .await
-        .expect("set-up in time")
-        .expect("connected");
+        let mut conn = call(&a).await;
         let setup = t0.elapsed();
         conn.stream.write_all(&[round; 4]).await.unwrap();
         let mut back = [0u8; 4];
@@ -257,13 +231,7 @@ async fn a_duplicating_sms_centre_still_gives_one_session_per_call() {
     let (a, b, _emu_a, _emu_b) = setup(Duration::from_millis(20), Duration::from_millis(20), 2);
     let server = echo_server(b);
     for round in 0..3u8 {
-        let mut conn = tokio::time::timeout(
-            Duration::from_secs(20),
-            a.handle.connect(b_num(), AppName::new("ftp").unwrap()),
-        )
-        .await
-        .expect("set-up in time")
-        .expect("connected");
+        let mut conn = call(&a).await;
         conn.stream.write_all(&[round; 4]).await.unwrap();
         let mut back = [0u8; 4];
         conn.stream.read_exact(&mut back).await.unwrap();

@@ -2,44 +2,23 @@
 //! phones, the callee's radio off until the SMS arrives, a real TCP connection at the end.
 #![cfg(feature = "tokio")]
 
-use std::net::IpAddr;
+#[path = "support/radio.rs"]
+mod radio;
+
 use std::time::Duration;
 
 use ip2p::adapters::tokio::ip2p::{
-    spawn, ConnectError, HostConfig, HostEvent, Links, RadioCommand, RadioEvent,
+    spawn, ConnectError, HostConfig, HostEvent, Links, RadioCommand,
 };
 use ip2p::ip2p::wire::{AppName, Key};
 use ip2p::ip2p::{Config, Event, Failure, Peer};
 use ip2p::Msisdn;
+use radio::radio;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 fn num(s: &str) -> Msisdn {
     s.parse().unwrap()
-}
-
-/// An emulated BW radio: attaches `attach` after being switched on, with address `ip`; reports
-/// every command it got on `log`.
-fn radio(
-    ip: IpAddr,
-    attach: Duration,
-    log: mpsc::UnboundedSender<RadioCommand>,
-) -> (
-    mpsc::UnboundedSender<RadioCommand>,
-    mpsc::Receiver<RadioEvent>,
-) {
-    let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel::<RadioCommand>();
-    let (ev_tx, ev_rx) = mpsc::channel(8);
-    tokio::spawn(async move {
-        while let Some(c) = cmd_rx.recv().await {
-            let _ = log.send(c);
-            if c == RadioCommand::On {
-                tokio::time::sleep(attach).await;
-                let _ = ev_tx.send(RadioEvent::Up(ip)).await;
-            }
-        }
-    });
-    (cmd_tx, ev_rx)
 }
 
 struct Phone {
@@ -101,13 +80,13 @@ fn two_phones(
         (ca, a_out, a_in, "127.0.0.1"),
         (cb, b_out, b_in, "127.0.0.2"),
     ] {
-        let (log_tx, radio_log) = mpsc::unbounded_channel();
-        let (radio_out, radio_in) = radio(ip.parse().unwrap(), Duration::from_millis(30), log_tx);
+        let r = radio(ip.parse().unwrap(), Duration::from_millis(30));
+        let radio_log = r.log;
         let links = Links {
             sms_out: out,
             sms_in: inbox,
-            radio_out,
-            radio_in,
+            radio_out: r.commands,
+            radio_in: r.events,
         };
         let (handle, events) = spawn(Peer::new(cfg), links, HostConfig::default());
         phones.push(Phone {
