@@ -37,11 +37,12 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use ip2p::ip2p::invariants::{Invariant, Observer};
+use ip2p::ip2p::invariants::Invariant;
 use ip2p::ip2p::wire::{AppName, Control, Key, Kind, Nonce};
-use ip2p::ip2p::{Config, Event, Input, Output, Peer, ReplyMatching, SessionId};
+use ip2p::ip2p::{Config, Peer, ReplyMatching, SessionId};
 use ip2p::machine::Machine;
-use ip2p::{Msisdn, Time, TransportAddr};
+use ip2p::sim::ip2p::{forged, Pair};
+use ip2p::{Msisdn, TransportAddr};
 use stateright::{Model, Property};
 
 use crate::check::{self, Bounds, Expect, Narrate, RunOpts, Step};
@@ -75,67 +76,18 @@ pub const CALLEE_IPS: [IpAddr; 2] = [
 const SERVER_PORTS: [u16; 2] = [2121, 2122];
 const EVIL: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 66)), 22);
 
-/// One SMS in flight.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Sms {
-    /// Toward the callee (else toward the caller).
-    pub to_callee: bool,
-    /// The user data.
-    pub payload: Vec<u8>,
-}
-
-/// One control message in flight over IP (to the caller).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Datagram {
-    /// Where to.
-    pub to: TransportAddr,
-    /// The message.
-    pub payload: Vec<u8>,
-}
-
-/// The global state.
+/// The global state: the shared world of the caller and the callee
+/// ([`ip2p::sim::ip2p::Pair`]), and what the environment may still do.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct State {
-    /// The caller and its clock.
-    pub a: Peer,
-    /// The caller's clock.
-    pub ta: Time,
-    /// The callee.
-    pub b: Peer,
-    /// The callee's clock.
-    pub tb: Time,
-    /// SMS in flight (sorted).
-    pub sms: Vec<Sms>,
-    /// Answers in flight over IP (sorted).
-    pub ip: Vec<Datagram>,
-    /// Every SMS ever sent (sorted, no duplicates): what a duplication or a replay can deliver.
-    pub sms_log: Vec<Sms>,
-    /// Every IP answer ever sent (sorted, no duplicates).
-    pub ip_log: Vec<Datagram>,
-    /// Every SMS delivered at least once (sorted, no duplicates).
-    pub sms_delivered: Vec<Sms>,
-    /// The caller's host is switching the radio on.
-    pub a_activating: bool,
-    /// The callee's host is switching the radio on.
-    pub b_activating: bool,
-    /// (request, port) the caller's host listens on for answers.
-    pub a_listening: Vec<(Nonce, u16)>,
-    /// Connects the caller's host is making.
-    pub a_connecting: Vec<(Nonce, TransportAddr)>,
-    /// Servers the callee's host is starting.
-    pub b_starting: Vec<SessionId>,
-    /// Servers listening: (session, address).
-    pub b_servers: Vec<(SessionId, TransportAddr)>,
-    /// Requests issued so far.
-    pub issued: Vec<Nonce>,
+    /// Peers, networks, hosts, observer.
+    pub w: Pair,
     /// Requests the application may still issue.
     pub requests_left: u8,
     /// Losses or duplications the network may still cause.
     pub faults_left: u8,
     /// Forgeries the attacker may still try: bit 0 SMS, bit 1 IP.
     pub forgeries_left: u8,
-    /// What the invariants look at.
-    pub obs: Observer,
 }
 
 /// What can happen next.
@@ -231,150 +183,19 @@ impl Ip2pModel {
     }
 }
 
-fn insert_sorted<T: Ord>(v: &mut Vec<T>, x: T) {
-    let i = v.partition_point(|y| y <= &x);
-    v.insert(i, x);
-}
-
-fn insert_unique<T: Ord>(v: &mut Vec<T>, x: T) {
-    if let Err(i) = v.binary_search(&x) {
-        v.insert(i, x);
-    }
-}
-
-impl State {
-    /// Feed the caller and carry out its outputs.
-    fn feed_a(&mut self, input: Input) -> Result<(), ip2p::ip2p::Error> {
-        let r = self.a.handle(self.ta, input);
-        self.drain_a();
-        r
-    }
-
-    fn feed_b(&mut self, input: Input) -> Result<(), ip2p::ip2p::Error> {
-        let r = self.b.handle(self.tb, input);
-        self.drain_b();
-        r
-    }
-
-    fn drain_a(&mut self) {
-        while let Some(o) = self.a.poll() {
-            self.obs.caller(&o);
-            match o {
-                Output::SendSms { payload, .. } => {
-                    let s = Sms {
-                        to_callee: true,
-                        payload,
-                    };
-                    insert_unique(&mut self.sms_log, s.clone());
-                    insert_sorted(&mut self.sms, s);
-                }
-                Output::Listen { nonce, port } => self.a_listening.push((nonce, port)),
-                Output::StopListening { nonce, port } => {
-                    self.a_listening.retain(|l| *l != (nonce, port))
-                }
-                Output::Connect { nonce, to, .. } => self.a_connecting.push((nonce, to)),
-                Output::ActivateBroadband => self.a_activating = true,
-                Output::DeactivateBroadband => self.a_activating = false,
-                Output::Event(Event::Failed { nonce, .. }) => {
-                    self.a_connecting.retain(|c| c.0 != nonce)
-                }
-                _ => {}
-            }
-        }
-    }
-
-    fn drain_b(&mut self) {
-        while let Some(o) = self.b.poll() {
-            self.obs.callee(&o);
-            match o {
-                Output::SendSms { payload, .. } => {
-                    let s = Sms {
-                        to_callee: false,
-                        payload,
-                    };
-                    insert_unique(&mut self.sms_log, s.clone());
-                    insert_sorted(&mut self.sms, s);
-                }
-                Output::SendIp { to, payload } => {
-                    let d = Datagram { to, payload };
-                    insert_unique(&mut self.ip_log, d.clone());
-                    insert_sorted(&mut self.ip, d);
-                }
-                Output::StartServer { session, .. } => self.b_starting.push(session),
-                Output::StopServer(session) => {
-                    self.b_starting.retain(|s| *s != session);
-                    self.b_servers.retain(|s| s.0 != session);
-                }
-                Output::ActivateBroadband => self.b_activating = true,
-                Output::DeactivateBroadband => {
-                    self.b_activating = false;
-                    // the radio is off: no server of the callee is reachable any more
-                    self.b_servers.clear();
-                }
-                Output::Event(Event::SessionFailed { session, .. }) => {
-                    self.b_starting.retain(|s| *s != session);
-                    self.b_servers.retain(|s| s.0 != session);
-                }
-                _ => {}
-            }
-        }
-    }
-
-    fn deliver_sms(&mut self, s: Sms) {
-        insert_unique(&mut self.sms_delivered, s.clone());
-        if s.to_callee {
-            let _ = self.feed_b(Input::Sms {
-                from: caller(),
-                payload: s.payload,
-            });
-        } else {
-            let _ = self.feed_a(Input::Sms {
-                from: callee(),
-                payload: s.payload,
-            });
-        }
-    }
-
-    fn deliver_ip(&mut self, d: Datagram) {
-        if self.a_listening.iter().any(|(_, p)| *p == d.to.0.port())
-            && self.a.ip() == Some(d.to.0.ip())
-        {
-            let _ = self.feed_a(Input::Ip { payload: d.payload });
-        }
-    }
-
-    /// Nothing left in flight at either host or peer.
-    fn idle(&self) -> bool {
-        self.a.requests() == 0 && self.b.sessions() == 0 && !self.a.radio_on() && !self.b.radio_on()
-    }
-}
-
 impl Model for Ip2pModel {
     type State = State;
     type Action = Action;
 
     fn init_states(&self) -> Vec<State> {
         vec![State {
-            a: Peer::new(self.config(caller(), callee())),
-            ta: Time::ZERO,
-            b: Peer::new(self.config(callee(), caller())),
-            tb: Time::ZERO,
-            sms: Vec::new(),
-            ip: Vec::new(),
-            sms_log: Vec::new(),
-            ip_log: Vec::new(),
-            sms_delivered: Vec::new(),
-            a_activating: false,
-            b_activating: false,
-            a_listening: Vec::new(),
-            a_connecting: Vec::new(),
-            b_starting: Vec::new(),
-            b_servers: Vec::new(),
-            issued: Vec::new(),
+            w: Pair::new(
+                Peer::new(self.config(caller(), callee())),
+                Peer::new(self.config(callee(), caller())),
+            ),
             requests_left: self.requests,
             faults_left: self.faults,
             forgeries_left: 0b11,
-            obs: Observer::default(),
         }]
     }
 
@@ -382,27 +203,27 @@ impl Model for Ip2pModel {
         if s.requests_left > 0 {
             actions.push(Action::Resolve);
         }
-        if s.a_activating {
+        if s.w.a_activating {
             actions.push(Action::Attach {
                 callee: false,
                 k: 0,
             });
         }
-        if s.b_activating {
+        if s.w.b_activating {
             for k in 0..CALLEE_IPS.len() as u8 {
                 actions.push(Action::Attach { callee: true, k });
             }
         }
-        for i in 0..s.sms.len() {
-            if i == 0 || s.sms[i] != s.sms[i - 1] {
+        for i in 0..s.w.sms.len() {
+            if i == 0 || s.w.sms[i] != s.w.sms[i - 1] {
                 actions.push(Action::DeliverSms(i));
                 if s.faults_left > 0 {
                     actions.push(Action::LoseSms(i));
                 }
             }
         }
-        for i in 0..s.ip.len() {
-            if i == 0 || s.ip[i] != s.ip[i - 1] {
+        for i in 0..s.w.ip.len() {
+            if i == 0 || s.w.ip[i] != s.w.ip[i - 1] {
                 actions.push(Action::DeliverIp(i));
                 if s.faults_left > 0 {
                     actions.push(Action::LoseIp(i));
@@ -410,181 +231,82 @@ impl Model for Ip2pModel {
             }
         }
         if s.faults_left > 0 {
-            actions.extend((0..s.sms_log.len()).map(Action::ReplaySms));
-            actions.extend((0..s.ip_log.len()).map(Action::ReplayIp));
+            actions.extend((0..s.w.sms_log.len()).map(Action::ReplaySms));
+            actions.extend((0..s.w.ip_log.len()).map(Action::ReplayIp));
         }
-        actions.extend(s.b_starting.iter().map(|x| Action::ServerUp(*x)));
-        for (n, to) in &s.a_connecting {
-            if s.b_servers.iter().any(|(_, a)| a == to) {
+        actions.extend(s.w.b_starting.iter().map(|x| Action::ServerUp(*x)));
+        for (n, _) in &s.w.a_connecting {
+            if s.w.can_connect(*n) {
                 actions.push(Action::ConnectOk(*n));
             }
             actions.push(Action::ConnectFail(*n));
         }
-        if s.a.poll_timeout().is_some() {
+        if s.w.a.poll_timeout().is_some() {
             actions.push(Action::Timeout { callee: false });
         }
-        if s.b.poll_timeout().is_some() {
+        if s.w.b.poll_timeout().is_some() {
             actions.push(Action::Timeout { callee: true });
         }
-        for n in &s.issued {
-            if s.a.is_open(*n) {
+        for n in &s.w.issued {
+            if s.w.a.is_open(*n) {
                 actions.push(Action::CloseRequest(*n));
             }
         }
-        for (sess, _) in &s.b_servers {
+        for (sess, _) in &s.w.b_servers {
             actions.push(Action::CloseSession(*sess));
         }
         if s.forgeries_left & 1 != 0 {
             actions.push(Action::ForgeSms);
         }
         if s.forgeries_left & 2 != 0 {
-            actions.extend(s.issued.iter().map(|n| Action::ForgeIp(*n)));
+            actions.extend(s.w.issued.iter().map(|n| Action::ForgeIp(*n)));
         }
     }
 
     fn next_state(&self, last: &State, action: Action) -> Option<State> {
         let mut s = last.clone();
+        let w = &mut s.w;
         match action {
             Action::Resolve => {
                 let nonce = Nonce(u64::from(self.requests - s.requests_left) + 1);
                 s.requests_left -= 1;
-                s.issued.push(nonce);
-                s.feed_a(Input::Resolve {
-                    to: callee(),
-                    app: app(),
-                    nonce,
-                    port: PORT_A,
-                })
-                .ok()?;
+                w.resolve(app(), nonce, PORT_A).ok()?;
             }
-            Action::Attach { callee: false, .. } => {
-                s.a_activating = false;
-                let _ = s.feed_a(Input::BroadbandUp { ip: CALLER_IP });
-            }
-            Action::Attach { callee: true, k } => {
-                s.b_activating = false;
-                let _ = s.feed_b(Input::BroadbandUp {
-                    ip: CALLEE_IPS[k as usize],
-                });
-            }
-            Action::DeliverSms(i) => {
-                let m = s.sms.remove(i);
-                s.deliver_sms(m);
-            }
-            Action::DeliverIp(i) => {
-                let d = s.ip.remove(i);
-                s.deliver_ip(d);
-            }
+            Action::Attach { callee: false, .. } => w.attach(false, CALLER_IP),
+            Action::Attach { callee: true, k } => w.attach(true, CALLEE_IPS[k as usize]),
+            Action::DeliverSms(i) => w.deliver_sms(i),
+            Action::DeliverIp(i) => w.deliver_ip(i),
             Action::LoseSms(i) => {
-                s.sms.remove(i);
+                w.sms.remove(i);
                 s.faults_left -= 1;
             }
             Action::LoseIp(i) => {
-                s.ip.remove(i);
+                w.ip.remove(i);
                 s.faults_left -= 1;
             }
             Action::ReplaySms(i) => {
                 s.faults_left -= 1;
-                let m = s.sms_log[i].clone();
-                let seen = s.sms_delivered.binary_search(&m).is_ok();
-                let (before_a, before_b) = (s.a.clone(), s.b.clone());
-                s.deliver_sms(m);
-                // a second delivery of an SMS (the network's duplicate or an attacker's replay)
-                // may be answered again, but must change no state
-                if seen && (s.a != before_a || s.b != before_b) {
-                    s.obs.forged_changed = true;
-                }
+                w.replay_sms(i);
             }
             Action::ReplayIp(i) => {
                 s.faults_left -= 1;
-                let d = s.ip_log[i].clone();
-                s.deliver_ip(d);
+                w.replay_ip(i);
             }
-            Action::ServerUp(session) => {
-                s.b_starting.retain(|x| *x != session);
-                let port = SERVER_PORTS
-                    .iter()
-                    .find(|p| !s.b_servers.iter().any(|(_, a)| a.0.port() == **p));
-                match (s.b.ip(), port) {
-                    (Some(ip), Some(&port)) => {
-                        let addr = TransportAddr(SocketAddr::new(ip, port));
-                        s.b_servers.push((session, addr));
-                        let _ = s.feed_b(Input::ServerListening { session, port });
-                    }
-                    _ => {
-                        let _ = s.feed_b(Input::ServerFailed(session));
-                    }
-                }
-            }
-            Action::ConnectOk(n) => {
-                let to = s.a_connecting.iter().find(|c| c.0 == n)?.1;
-                s.a_connecting.retain(|c| c.0 != n);
-                let session = s.b_servers.iter().find(|(_, a)| *a == to)?.0;
-                let _ = s.feed_a(Input::Connected(n));
-                // the connection lands on whichever server listens there
-                let _ = s.feed_b(Input::Accepted(session));
-            }
-            Action::ConnectFail(n) => {
-                s.a_connecting.retain(|c| c.0 != n);
-                let _ = s.feed_a(Input::ConnectFailed(n));
-            }
-            Action::Timeout { callee: false } => {
-                let t = s.a.poll_timeout()?;
-                s.ta = s.ta.max(t);
-                s.a.handle_timeout(s.ta);
-                s.drain_a();
-            }
-            Action::Timeout { callee: true } => {
-                let t = s.b.poll_timeout()?;
-                s.tb = s.tb.max(t);
-                s.b.handle_timeout(s.tb);
-                s.drain_b();
-            }
-            Action::CloseRequest(n) => {
-                let _ = s.feed_a(Input::CloseRequest(n));
-            }
-            Action::CloseSession(sess) => {
-                s.b_servers.retain(|x| x.0 != sess);
-                let _ = s.feed_b(Input::CloseSession(sess));
-            }
+            Action::ServerUp(session) => w.server_up(session, &SERVER_PORTS),
+            Action::ConnectOk(n) => w.settle_connect(n, true),
+            Action::ConnectFail(n) => w.settle_connect(n, false),
+            Action::Timeout { callee } => w.timeout(callee),
+            Action::CloseRequest(n) => w.close_request(n),
+            Action::CloseSession(sess) => w.close_session(sess),
             Action::ForgeSms => {
                 s.forgeries_left &= !1;
-                let payload = Control {
-                    kind: Kind::Request,
-                    nonce: Nonce(99),
-                    seq: 1000,
-                    app: app(),
-                    addr: Some(TransportAddr(EVIL)),
-                    mapped: None,
-                    mode: None,
-                }
-                .encode(&attacker_key(), &caller(), &callee());
-                let before = s.b.clone();
-                let r = s.feed_b(Input::Sms {
-                    from: caller(),
-                    payload,
-                });
-                if r.is_ok() || s.b != before {
-                    s.obs.forged_changed = true;
-                }
+                let m = forged(Kind::Request, Nonce(99), app(), TransportAddr(EVIL));
+                w.forge(true, m, &attacker_key());
             }
             Action::ForgeIp(n) => {
                 s.forgeries_left &= !2;
-                let payload = Control {
-                    kind: Kind::Reply,
-                    nonce: n,
-                    seq: 1,
-                    app: app(),
-                    addr: Some(TransportAddr(EVIL)),
-                    mapped: None,
-                    mode: None,
-                }
-                .encode(&attacker_key(), &callee(), &caller());
-                let before = s.a.clone();
-                let r = s.feed_a(Input::Ip { payload });
-                if r.is_ok() || s.a != before {
-                    s.obs.forged_changed = true;
-                }
+                let m = forged(Kind::Reply, n, app(), TransportAddr(EVIL));
+                w.forge(false, m, &attacker_key());
             }
         }
         Some(s)
@@ -593,16 +315,16 @@ impl Model for Ip2pModel {
     fn properties(&self) -> Vec<Property<Self>> {
         vec![
             Property::always("ConnectOnlyToAnnounced", |_, s: &State| {
-                s.obs.connect_only_to_announced()
+                s.w.obs.connect_only_to_announced()
             }),
             Property::always("NoConnectBeforeIdentification", |_, s: &State| {
-                s.obs.no_connect_before_identification()
+                s.w.obs.no_connect_before_identification()
             }),
             Property::always("AtMostOneSession", |_, s: &State| {
-                s.obs.at_most_one_session()
+                s.w.obs.at_most_one_session()
             }),
             Property::always("ForgedChangesNothing", |_, s: &State| {
-                s.obs.forged_changes_nothing()
+                s.w.obs.forged_changes_nothing()
             }),
             Property::always("EveryRequestEnds", |m: &Ip2pModel, s: &State| {
                 let mut acts = Vec::new();
@@ -618,21 +340,21 @@ impl Model for Ip2pModel {
                             | Action::Resolve
                     )
                 }) && s.requests_left == 0;
-                !quiet || s.obs.every_request_ends(&s.issued, s.idle())
+                !quiet || s.w.every_request_ends()
             }),
             Property::sometimes("Connects", |_, s: &State| {
-                s.issued.iter().any(|n| s.a.is_open(*n))
+                s.w.issued.iter().any(|n| s.w.a.is_open(*n))
             }),
             Property::sometimes("ConnectsAfterLostSms", |m: &Ip2pModel, s: &State| {
                 s.faults_left < m.faults
-                    && s.a.stats().sms_resent > 0
-                    && s.issued.iter().any(|n| s.a.is_open(*n))
+                    && s.w.a.stats().sms_resent > 0
+                    && s.w.issued.iter().any(|n| s.w.a.is_open(*n))
             }),
             Property::sometimes("FailsCleanly", |_, s: &State| {
                 s.requests_left == 0
-                    && s.issued.len() == s.obs.ended.len()
-                    && s.idle()
-                    && s.obs.connects.is_empty()
+                    && s.w.issued.len() == s.w.obs.ended.len()
+                    && s.w.idle()
+                    && s.w.obs.connects.is_empty()
             }),
         ]
     }
@@ -669,7 +391,7 @@ impl Narrate for Ip2pModel {
                 format!(
                     "resolve {} for ftp (request {})",
                     callee(),
-                    after.issued.len()
+                    after.w.issued.len()
                 ),
             )),
             Action::Attach { callee, k } => steps.push(Step::note(
@@ -681,12 +403,12 @@ impl Narrate for Ip2pModel {
                 },
             )),
             Action::DeliverSms(i) => {
-                let m = &before.sms[*i];
+                let m = &before.w.sms[*i];
                 let (from, to) = if m.to_callee { ("A", "B") } else { ("B", "A") };
                 steps.push(Step::send(from, to, format!("SMS: {}", msg(&m.payload))));
             }
             Action::DeliverIp(i) => {
-                let d = &before.ip[*i];
+                let d = &before.w.ip[*i];
                 steps.push(Step::send(
                     "B",
                     "A",
@@ -695,14 +417,14 @@ impl Narrate for Ip2pModel {
             }
             Action::LoseSms(i) => steps.push(Step::note(
                 "SMS",
-                format!("loses {}", msg(&before.sms[*i].payload)),
+                format!("loses {}", msg(&before.w.sms[*i].payload)),
             )),
             Action::LoseIp(i) => steps.push(Step::note(
                 "IP",
-                format!("loses {}", msg(&before.ip[*i].payload)),
+                format!("loses {}", msg(&before.w.ip[*i].payload)),
             )),
             Action::ReplaySms(i) => {
-                let m = &before.sms_log[*i];
+                let m = &before.w.sms_log[*i];
                 let (from, to) = if m.to_callee { ("A", "B") } else { ("B", "A") };
                 steps.push(Step::send(
                     from,
@@ -715,7 +437,7 @@ impl Narrate for Ip2pModel {
                 "A",
                 format!(
                     "over IP again (duplicate/delayed): {}",
-                    msg(&before.ip_log[*i].payload)
+                    msg(&before.w.ip_log[*i].payload)
                 ),
             )),
             Action::ServerUp(sess) => steps.push(Step::note(
@@ -748,11 +470,11 @@ impl Narrate for Ip2pModel {
                 format!("forged answer for request {}", n.0),
             )),
         }
-        let new_connects = &after.obs.connects[before.obs.connects.len()..];
+        let new_connects = &after.w.obs.connects[before.w.obs.connects.len()..];
         for (n, to) in new_connects {
             steps.push(Step::note("A", format!("connects request {} to {to}", n.0)));
         }
-        for (n, r) in after.obs.ended[before.obs.ended.len()..]
+        for (n, r) in after.w.obs.ended[before.w.obs.ended.len()..]
             .iter()
             .map(|n| (n, "ends"))
         {
@@ -764,12 +486,12 @@ impl Narrate for Ip2pModel {
     fn describe_state(&self, s: &State) -> String {
         format!(
             "announced {:?}; connects {:?}",
-            s.obs
+            s.w.obs
                 .announced
                 .iter()
                 .map(|(n, a)| format!("{}→{a}", n.0))
                 .collect::<Vec<_>>(),
-            s.obs
+            s.w.obs
                 .connects
                 .iter()
                 .map(|(n, a)| format!("{}→{a}", n.0))

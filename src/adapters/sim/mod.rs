@@ -51,6 +51,7 @@
 mod rng;
 
 pub mod experiments;
+pub mod ip2p;
 
 pub use rng::SplitMix64;
 

@@ -1,0 +1,442 @@
+//! A caller and a callee ([`Peer`]) with everything around them played by data: the SMS network,
+//! the IP network, both hosts (radios, listeners, servers, connects) and the record the
+//! invariants look at ([`Observer`]).
+//!
+//! This is the one world the model (`models/src/ip2p.rs`, which explores every order of the
+//! methods below) and the fuzz target `ip2p_peer` (which picks them from the fuzzer's bytes)
+//! share; only the choice of the next step differs. Every method is one event of the world:
+//! deliver, lose or replay a message, attach a radio, start a server, settle a connect, fire a
+//! timer, close, forge. What the hosts do with the peers' outputs is [`Pair::drain`]: one place.
+//!
+//! State is kept canonical for a model checker: messages in flight are sorted lists (a multiset),
+//! logs are sorted and without duplicates, and the whole world is `Clone + Eq + Hash`.
+
+use std::net::{IpAddr, SocketAddr};
+
+use crate::ip2p::invariants::Observer;
+use crate::ip2p::wire::{AppName, Control, Key, Kind, Nonce};
+use crate::ip2p::{Error, Event, Input, Output, Peer, SessionId};
+use crate::machine::Machine;
+use crate::msisdn::Msisdn;
+use crate::time::Time;
+use crate::TransportAddr;
+
+/// At most this many messages in flight on each network, and in each log; more are dropped (as
+/// a loss). The model never gets near it; it bounds a fuzzer's world.
+pub const MAX_IN_FLIGHT: usize = 64;
+
+/// One SMS in flight.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Sms {
+    /// Toward the callee (else toward the caller).
+    pub to_callee: bool,
+    /// The user data.
+    pub payload: Vec<u8>,
+}
+
+/// One control message in flight over IP (always toward the caller: B.4).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Datagram {
+    /// Where to.
+    pub to: TransportAddr,
+    /// The message.
+    pub payload: Vec<u8>,
+}
+
+/// The world of one caller `a` and one callee `b`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Pair {
+    /// The caller.
+    pub a: Peer,
+    /// The caller's clock.
+    pub ta: Time,
+    /// The callee.
+    pub b: Peer,
+    /// The callee's clock.
+    pub tb: Time,
+    /// SMS in flight (sorted).
+    pub sms: Vec<Sms>,
+    /// Answers in flight over IP (sorted).
+    pub ip: Vec<Datagram>,
+    /// Every SMS ever sent (sorted, no duplicates): what a duplication or a replay can deliver.
+    pub sms_log: Vec<Sms>,
+    /// Every IP answer ever sent (sorted, no duplicates).
+    pub ip_log: Vec<Datagram>,
+    /// Every SMS delivered at least once (sorted, no duplicates).
+    pub sms_delivered: Vec<Sms>,
+    /// The caller's host is switching its radio on.
+    pub a_activating: bool,
+    /// The callee's host is switching its radio on.
+    pub b_activating: bool,
+    /// (request, port) the caller's host listens on for answers.
+    pub a_listening: Vec<(Nonce, u16)>,
+    /// Connects the caller's host is making.
+    pub a_connecting: Vec<(Nonce, TransportAddr)>,
+    /// Servers the callee's host is starting.
+    pub b_starting: Vec<SessionId>,
+    /// Servers listening: (session, address).
+    pub b_servers: Vec<(SessionId, TransportAddr)>,
+    /// Requests the caller's application issued.
+    pub issued: Vec<Nonce>,
+    /// What the invariants look at.
+    pub obs: Observer,
+    /// Compare a peer before and after every input it rejects (the contract: a rejected input
+    /// changes nothing). Costs a clone per input; the fuzzer turns it on.
+    pub check_rejections: bool,
+    /// A rejected input changed a peer or made it produce output (only with `check_rejections`).
+    pub rejection_changed: bool,
+}
+
+fn insert_sorted<T: Ord>(v: &mut Vec<T>, x: T) {
+    if v.len() < MAX_IN_FLIGHT {
+        let i = v.partition_point(|y| y <= &x);
+        v.insert(i, x);
+    }
+}
+
+fn insert_unique<T: Ord>(v: &mut Vec<T>, x: T) {
+    if v.len() < MAX_IN_FLIGHT {
+        if let Err(i) = v.binary_search(&x) {
+            v.insert(i, x);
+        }
+    }
+}
+
+impl Pair {
+    /// A world with both peers as given, both clocks at zero, nothing in flight.
+    pub fn new(a: Peer, b: Peer) -> Pair {
+        Pair {
+            a,
+            ta: Time::ZERO,
+            b,
+            tb: Time::ZERO,
+            sms: Vec::new(),
+            ip: Vec::new(),
+            sms_log: Vec::new(),
+            ip_log: Vec::new(),
+            sms_delivered: Vec::new(),
+            a_activating: false,
+            b_activating: false,
+            a_listening: Vec::new(),
+            a_connecting: Vec::new(),
+            b_starting: Vec::new(),
+            b_servers: Vec::new(),
+            issued: Vec::new(),
+            obs: Observer::default(),
+            check_rejections: false,
+            rejection_changed: false,
+        }
+    }
+
+    /// The caller's number.
+    pub fn caller(&self) -> Msisdn {
+        self.a.config().me
+    }
+
+    /// The callee's number.
+    pub fn callee(&self) -> Msisdn {
+        self.b.config().me
+    }
+
+    /// Feed one peer (`callee` or caller) at its clock, then carry out both peers' outputs.
+    pub fn feed(&mut self, callee: bool, input: Input) -> Result<(), Error> {
+        let (p, now) = if callee {
+            (&mut self.b, self.tb)
+        } else {
+            (&mut self.a, self.ta)
+        };
+        let before = self.check_rejections.then(|| p.clone());
+        let r = p.handle(now, input);
+        if let (Err(_), Some(before)) = (&r, before) {
+            let mut after = p.clone();
+            if *p != before || after.poll().is_some() {
+                self.rejection_changed = true;
+            }
+        }
+        self.drain();
+        r
+    }
+
+    /// What the hosts do with every output of both peers.
+    pub fn drain(&mut self) {
+        while let Some(o) = self.a.poll() {
+            self.obs.caller(&o);
+            match o {
+                Output::SendSms { payload, .. } => self.send_sms(true, payload),
+                Output::Listen { nonce, port } => self.a_listening.push((nonce, port)),
+                Output::StopListening { nonce, port } => {
+                    self.a_listening.retain(|l| *l != (nonce, port))
+                }
+                Output::Connect { nonce, to, .. } => self.a_connecting.push((nonce, to)),
+                Output::ActivateBroadband => self.a_activating = true,
+                Output::DeactivateBroadband => self.a_activating = false,
+                Output::Event(Event::Failed { nonce, .. }) => {
+                    self.a_connecting.retain(|c| c.0 != nonce)
+                }
+                _ => {}
+            }
+        }
+        while let Some(o) = self.b.poll() {
+            self.obs.callee(&o);
+            match o {
+                Output::SendSms { payload, .. } => self.send_sms(false, payload),
+                Output::SendIp { to, payload } => {
+                    let d = Datagram { to, payload };
+                    insert_unique(&mut self.ip_log, d.clone());
+                    insert_sorted(&mut self.ip, d);
+                }
+                Output::StartServer { session, .. } => self.b_starting.push(session),
+                Output::StopServer(session) => self.server_gone(session),
+                Output::ActivateBroadband => self.b_activating = true,
+                Output::DeactivateBroadband => {
+                    self.b_activating = false;
+                    // the radio is off: no server of the callee is reachable any more
+                    self.b_servers.clear();
+                }
+                Output::Event(Event::SessionFailed { session, .. }) => self.server_gone(session),
+                _ => {}
+            }
+        }
+    }
+
+    fn send_sms(&mut self, to_callee: bool, payload: Vec<u8>) {
+        let s = Sms { to_callee, payload };
+        insert_unique(&mut self.sms_log, s.clone());
+        insert_sorted(&mut self.sms, s);
+    }
+
+    fn server_gone(&mut self, session: SessionId) {
+        self.b_starting.retain(|s| *s != session);
+        self.b_servers.retain(|s| s.0 != session);
+    }
+
+    /// The caller's application asks for the callee's `app` (B.1) with `nonce`, on `port`.
+    pub fn resolve(&mut self, app: AppName, nonce: Nonce, port: u16) -> Result<(), Error> {
+        let to = self.callee();
+        let r = self.feed(
+            false,
+            Input::Resolve {
+                to,
+                app,
+                nonce,
+                port,
+            },
+        );
+        if r.is_ok() {
+            self.issued.push(nonce);
+        }
+        r
+    }
+
+    /// A radio the host is switching on attaches with `ip`.
+    pub fn attach(&mut self, callee: bool, ip: IpAddr) {
+        if callee {
+            self.b_activating = false;
+        } else {
+            self.a_activating = false;
+        }
+        let _ = self.feed(callee, Input::BroadbandUp { ip });
+    }
+
+    /// Deliver SMS `s` (whether or not it is in flight).
+    pub fn deliver(&mut self, s: Sms) {
+        insert_unique(&mut self.sms_delivered, s.clone());
+        let (callee, from) = if s.to_callee {
+            (true, self.caller())
+        } else {
+            (false, self.callee())
+        };
+        let _ = self.feed(
+            callee,
+            Input::Sms {
+                from,
+                payload: s.payload,
+            },
+        );
+    }
+
+    /// Deliver the `i`-th SMS in flight.
+    pub fn deliver_sms(&mut self, i: usize) {
+        let s = self.sms.remove(i);
+        self.deliver(s);
+    }
+
+    /// Deliver answer `d` over IP: it reaches the caller only while the caller listens on its
+    /// port at its address (else the connection is refused and the answer is gone).
+    pub fn deliver_datagram(&mut self, d: Datagram) {
+        if self.a_listening.iter().any(|(_, p)| *p == d.to.0.port())
+            && self.a.ip() == Some(d.to.0.ip())
+        {
+            let _ = self.feed(false, Input::Ip { payload: d.payload });
+        }
+    }
+
+    /// Deliver the `i`-th answer in flight.
+    pub fn deliver_ip(&mut self, i: usize) {
+        let d = self.ip.remove(i);
+        self.deliver_datagram(d);
+    }
+
+    /// Deliver again the `i`-th SMS of the log (the network's duplicate, an attacker's replay).
+    /// A second delivery may be answered again but must change no state: if it does,
+    /// `obs.forged_changed` is set.
+    pub fn replay_sms(&mut self, i: usize) {
+        let m = self.sms_log[i].clone();
+        let seen = self.sms_delivered.binary_search(&m).is_ok();
+        let (a, b) = (self.a.clone(), self.b.clone());
+        self.deliver(m);
+        if seen && (self.a != a || self.b != b) {
+            self.obs.forged_changed = true;
+        }
+    }
+
+    /// Deliver again the `i`-th answer of the IP log.
+    pub fn replay_ip(&mut self, i: usize) {
+        let d = self.ip_log[i].clone();
+        self.deliver_datagram(d);
+    }
+
+    /// The callee's host starts the server of `session` on the first of `ports` that is free;
+    /// with no address or no free port the server fails.
+    pub fn server_up(&mut self, session: SessionId, ports: &[u16]) {
+        self.b_starting.retain(|x| *x != session);
+        let port = ports
+            .iter()
+            .find(|p| !self.b_servers.iter().any(|(_, a)| a.0.port() == **p));
+        match (self.b.ip(), port) {
+            (Some(ip), Some(&port)) => {
+                let addr = TransportAddr(SocketAddr::new(ip, port));
+                self.b_servers.push((session, addr));
+                let _ = self.feed(true, Input::ServerListening { session, port });
+            }
+            _ => {
+                let _ = self.feed(true, Input::ServerFailed(session));
+            }
+        }
+    }
+
+    /// Whether the caller's connect for `n` would reach a listening server of the callee now.
+    pub fn can_connect(&self, n: Nonce) -> bool {
+        self.a_connecting
+            .iter()
+            .any(|(m, to)| *m == n && self.b_servers.iter().any(|(_, a)| a == to))
+    }
+
+    /// The caller's connect for `n` ends: connected if [`Pair::can_connect`] and `ok`, else
+    /// failed. The connection lands on whichever server listens there.
+    pub fn settle_connect(&mut self, n: Nonce, ok: bool) {
+        let Some(to) = self.a_connecting.iter().find(|c| c.0 == n).map(|c| c.1) else {
+            return;
+        };
+        self.a_connecting.retain(|c| c.0 != n);
+        let server = self.b_servers.iter().find(|(_, a)| *a == to).map(|s| s.0);
+        match (ok, server) {
+            (true, Some(session)) => {
+                let _ = self.feed(false, Input::Connected(n));
+                let _ = self.feed(true, Input::Accepted(session));
+            }
+            _ => {
+                let _ = self.feed(false, Input::ConnectFailed(n));
+            }
+        }
+    }
+
+    /// Fire a peer's next deadline (its clock jumps there).
+    pub fn timeout(&mut self, callee: bool) {
+        let (p, t) = if callee {
+            (&mut self.b, &mut self.tb)
+        } else {
+            (&mut self.a, &mut self.ta)
+        };
+        if let Some(d) = p.poll_timeout() {
+            *t = (*t).max(d);
+            p.handle_timeout(*t);
+            self.drain();
+        }
+    }
+
+    /// Move both clocks to `now` (if later) and fire what is due.
+    pub fn advance(&mut self, now: Time) {
+        self.ta = self.ta.max(now);
+        self.tb = self.tb.max(now);
+        self.a.handle_timeout(self.ta);
+        self.b.handle_timeout(self.tb);
+        self.drain();
+    }
+
+    /// The caller's application closes the connection of request `n`.
+    pub fn close_request(&mut self, n: Nonce) {
+        let _ = self.feed(false, Input::CloseRequest(n));
+    }
+
+    /// The callee's application closes `session`.
+    pub fn close_session(&mut self, session: SessionId) {
+        self.b_servers.retain(|x| x.0 != session);
+        let _ = self.feed(true, Input::CloseSession(session));
+    }
+
+    /// An attacker who does not know the shared key sends `msg` signed with `key`: by SMS "from"
+    /// the caller to the callee (`callee`), or over IP to the caller. It must be rejected and
+    /// change nothing; if not, `obs.forged_changed` is set.
+    pub fn forge(&mut self, callee: bool, msg: Control, key: &Key) {
+        let (from, to) = if callee {
+            (self.caller(), self.callee())
+        } else {
+            (self.callee(), self.caller())
+        };
+        let payload = msg.encode(key, &from, &to);
+        let before = if callee {
+            self.b.clone()
+        } else {
+            self.a.clone()
+        };
+        let input = if callee {
+            Input::Sms { from, payload }
+        } else {
+            Input::Ip { payload }
+        };
+        let r = self.feed(callee, input);
+        let after = if callee { &self.b } else { &self.a };
+        if r.is_ok() || *after != before {
+            self.obs.forged_changed = true;
+        }
+    }
+
+    /// Octets that are not a valid message from the peer (junk, a flipped bit): must be rejected
+    /// and change nothing, else `obs.forged_changed` is set.
+    pub fn inject(&mut self, callee: bool, input: Input) {
+        let before = if callee {
+            self.b.clone()
+        } else {
+            self.a.clone()
+        };
+        let r = self.feed(callee, input);
+        let after = if callee { &self.b } else { &self.a };
+        if r.is_ok() || *after != before {
+            self.obs.forged_changed = true;
+        }
+    }
+
+    /// Both peers idle: no request, no session, both radios off.
+    pub fn idle(&self) -> bool {
+        self.a.requests() == 0 && self.b.sessions() == 0 && !self.a.radio_on() && !self.b.radio_on()
+    }
+
+    /// EveryRequestEnds, to be asked once nothing can happen any more.
+    pub fn every_request_ends(&self) -> bool {
+        self.obs.every_request_ends(&self.issued, self.idle())
+    }
+}
+
+/// A request the attacker might forge: kind `kind`, for `nonce`, pointing at `addr`.
+pub fn forged(kind: Kind, nonce: Nonce, app: AppName, addr: TransportAddr) -> Control {
+    Control {
+        kind,
+        nonce,
+        seq: 1000,
+        app,
+        addr: Some(addr),
+        mapped: None,
+        mode: None,
+    }
+}
