@@ -62,6 +62,21 @@ fn chord_sim_corpus() {
     replay("chord_sim", fuzz_lib::chord_sim);
 }
 
+#[test]
+fn sms_tpdu_corpus() {
+    replay("sms_tpdu", fuzz_lib::sms_targets::sms_tpdu);
+}
+
+#[test]
+fn sms_gsm7_corpus() {
+    replay("sms_gsm7", fuzz_lib::sms_targets::sms_gsm7);
+}
+
+#[test]
+fn sms_concat_corpus() {
+    replay("sms_concat", fuzz_lib::sms_targets::sms_concat);
+}
+
 /// The seeds themselves pass (they are also in the corpora, under `seed-*`).
 #[test]
 fn seeds_pass() {
@@ -73,6 +88,15 @@ fn seeds_pass() {
     }
     for (_, s) in fuzz_lib::sim_seeds() {
         fuzz_lib::chord_sim(&s);
+    }
+    for (_, s) in fuzz_lib::sms_targets::tpdu_seeds() {
+        fuzz_lib::sms_targets::sms_tpdu(&s);
+    }
+    for (_, s) in fuzz_lib::sms_targets::gsm7_seeds() {
+        fuzz_lib::sms_targets::sms_gsm7(&s);
+    }
+    for (_, s) in fuzz_lib::sms_targets::concat_seeds() {
+        fuzz_lib::sms_targets::sms_concat(&s);
     }
 }
 
@@ -88,6 +112,9 @@ fn seeds_are_current() {
         ("chord_wire", fuzz_lib::wire_seeds()),
         ("chord_node", fuzz_lib::node_seeds()),
         ("chord_sim", fuzz_lib::sim_seeds()),
+        ("sms_tpdu", fuzz_lib::sms_targets::tpdu_seeds()),
+        ("sms_gsm7", fuzz_lib::sms_targets::gsm7_seeds()),
+        ("sms_concat", fuzz_lib::sms_targets::concat_seeds()),
     ] {
         let dir = corpus_dir(target);
         assert!(!seeds.is_empty(), "{target} has no seeds");
