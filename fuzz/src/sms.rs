@@ -60,7 +60,8 @@ pub fn sms_gsm7(data: &[u8]) {
         return;
     };
     let fill = first % 7;
-    let count = rest.len() * 8 / 7;
+    // the septets that fit after the fill bits
+    let count = (rest.len() * 8).saturating_sub(usize::from(fill)) / 7;
     let septets = gsm7::unpack(rest, fill, count).expect("enough octets for count septets");
     assert_eq!(septets.len(), count);
     let mut packed = Vec::new();

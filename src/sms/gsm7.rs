@@ -240,9 +240,11 @@ pub fn ucs2_decode(octets: &[u8]) -> String {
     let units = octets
         .chunks_exact(2)
         .map(|p| u16::from_be_bytes([p[0], p[1]]));
-    let mut s: String = char::decode_utf16(units)
-        .map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER))
-        .collect();
+    // at most 3 UTF-8 octets per UTF-16 unit (4 per surrogate pair): one allocation
+    let mut s = String::with_capacity(octets.len() / 2 * 3 + 3);
+    for c in char::decode_utf16(units) {
+        s.push(c.unwrap_or(char::REPLACEMENT_CHARACTER));
+    }
     if octets.len() % 2 == 1 {
         s.push(char::REPLACEMENT_CHARACTER);
     }

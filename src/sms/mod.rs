@@ -8,7 +8,7 @@
 //! - [`udh`]: user-data headers (concatenation, application ports, other elements kept raw);
 //! - [`pdu`]: [`Submit`] and [`Deliver`], encoded and decoded, with [`Dcs`], [`Timestamp`],
 //!   [`Validity`] and the PDU-mode SMSC prefix ([`split_smsc`], [`encode_smsc`]);
-//! - [`concat`]: splitting into concatenated parts and the [`Reassembler`] machine;
+//! - [`concat`](mod@concat): splitting into concatenated parts and the [`Reassembler`] machine;
 //! - [`at`]: the AT commands that carry PDUs to and from a modem.
 //!
 //! Everything here is a pure function of its input except [`Reassembler`], which is a

@@ -373,6 +373,23 @@ impl UserData {
         }
     }
 
+    /// Whether the header and body fit the user data in `alphabet`.
+    pub fn check(&self, alphabet: Alphabet) -> Result<(), PduError> {
+        let hlen = self.header.as_ref().map_or(0, Udh::len);
+        let (len, unit, max) = match alphabet {
+            Alphabet::Gsm7 => (
+                self.header.as_ref().map_or(0, Udh::septets) + self.body.len(),
+                "septets",
+                MAX_UD_SEPTETS,
+            ),
+            _ => (hlen + self.body.len(), "octets", MAX_UD_OCTETS),
+        };
+        if hlen > MAX_UD_OCTETS || len > max {
+            return Err(PduError::UserDataTooLong { len, unit, max });
+        }
+        Ok(())
+    }
+
     /// Append TP-UDL and TP-UD.
     fn encode(&self, alphabet: Alphabet, out: &mut Vec<u8>) -> Result<(), PduError> {
         let hlen = self.header.as_ref().map_or(0, Udh::len);
@@ -520,10 +537,11 @@ impl Submit {
         }
     }
 
-    /// Whether [`Submit::encode`] will succeed.
+    /// Whether [`Submit::encode`] will succeed (checked without encoding).
     pub fn check(&self) -> Result<(), PduError> {
-        let mut scratch = Vec::new();
-        self.encode(&mut scratch)
+        let alphabet = self.dcs.alphabet()?;
+        self.to.check(false)?;
+        self.ud.check(alphabet)
     }
 
     /// Append the TPDU's octets. Fails (appending nothing) if the address or the user data do
