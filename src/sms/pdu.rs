@@ -411,6 +411,7 @@ impl UserData {
                 });
             }
             out.push(udl as u8);
+            let start = out.len();
             let fill = match &self.header {
                 Some(h) => {
                     h.encode(out);
@@ -419,6 +420,8 @@ impl UserData {
                 None => 0,
             };
             gsm7::pack(&self.body, fill, out);
+            // a header with fill bits and no text still ends on the octet that holds the fill
+            out.resize(start + gsm7::packed_len(udl, 0), 0);
         } else {
             let udl = hlen + self.body.len();
             if udl > MAX_UD_OCTETS {

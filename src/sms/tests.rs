@@ -507,3 +507,29 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn header_with_fill_bits_and_no_text() {
+    // 6-octet header, 1 fill bit, no septets: TP-UDL 7, and 7 octets of user data (the last one
+    // holds only the fill bit)
+    let mut s = Submit::text(Address::international("1").unwrap(), "").unwrap();
+    s.ud.header = Some(Udh {
+        ies: vec![Ie::Concat8 {
+            reference: 1,
+            total: 2,
+            seq: 2,
+        }],
+    });
+    let b = enc_submit(&s);
+    assert_eq!(
+        &b[b.len() - 8..],
+        hex("07050003010202")
+            .iter()
+            .chain(&[0])
+            .copied()
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(Submit::decode(&b).unwrap(), s);
+    assert_eq!(gsm7::packed_len(0, 3), 0);
+    assert_eq!(gsm7::unpack(&[], 3, 0), Some(vec![]));
+}
