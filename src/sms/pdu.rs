@@ -742,6 +742,30 @@ impl Deliver {
         })
     }
 
+    /// Append a PDU-mode string (what `+CMGR`/`+CMT` show): the SMSC prefix then the TPDU.
+    /// Returns the TPDU's length.
+    pub fn encode_pdu_mode(
+        &self,
+        smsc: Option<&Address>,
+        out: &mut Vec<u8>,
+    ) -> Result<usize, PduError> {
+        let start = out.len();
+        super::address::encode_smsc(smsc, out)?;
+        let at = out.len();
+        if let Err(e) = self.encode(out) {
+            out.truncate(start);
+            return Err(e);
+        }
+        Ok(out.len() - at)
+    }
+
+    /// Decode a PDU-mode string (what `+CMGR`/`+CMT` give): the SMSC address (`None` for the
+    /// default centre) and the SMS-DELIVER after it.
+    pub fn decode_pdu_mode(pdu: &[u8]) -> Result<(Option<Address>, Deliver), PduError> {
+        let (smsc, tpdu) = super::address::split_smsc(pdu)?;
+        Ok((smsc, Deliver::decode(tpdu)?))
+    }
+
     /// The text of the body (see [`UserData::body_text`]); `None` for 8-bit data.
     pub fn text(&self) -> Option<String> {
         match self.dcs.alphabet() {

@@ -67,6 +67,10 @@ fn classic_deliver() {
     );
     // time-zone octet 0x08 is "minus zero": it re-encodes as 0x00
     assert_eq!(t.tz_quarters, 0);
+    assert_eq!(Deliver::decode_pdu_mode(&b).unwrap().1, d);
+    let mut again = vec![];
+    let n = d.encode_pdu_mode(None, &mut again).unwrap();
+    assert_eq!((again[0], n), (0, again.len() - 1));
 }
 
 #[test]
