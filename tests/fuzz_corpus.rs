@@ -72,6 +72,21 @@ fn ip2p_peer_corpus() {
     replay("ip2p_peer", fuzz_lib::ip2p_targets::ip2p_peer);
 }
 
+#[test]
+fn sms_tpdu_corpus() {
+    replay("sms_tpdu", fuzz_lib::sms_targets::sms_tpdu);
+}
+
+#[test]
+fn sms_gsm7_corpus() {
+    replay("sms_gsm7", fuzz_lib::sms_targets::sms_gsm7);
+}
+
+#[test]
+fn sms_concat_corpus() {
+    replay("sms_concat", fuzz_lib::sms_targets::sms_concat);
+}
+
 /// The seeds themselves pass (they are also in the corpora, under `seed-*`).
 #[test]
 fn seeds_pass() {
@@ -93,6 +108,15 @@ fn seeds_pass() {
     for (_, s) in fuzz_lib::sms_at_targets::sms_at_seeds() {
         fuzz_lib::sms_at_targets::sms_at(&s);
     }
+    for (_, s) in fuzz_lib::sms_targets::tpdu_seeds() {
+        fuzz_lib::sms_targets::sms_tpdu(&s);
+    }
+    for (_, s) in fuzz_lib::sms_targets::gsm7_seeds() {
+        fuzz_lib::sms_targets::sms_gsm7(&s);
+    }
+    for (_, s) in fuzz_lib::sms_targets::concat_seeds() {
+        fuzz_lib::sms_targets::sms_concat(&s);
+    }
 }
 
 /// The committed seed files (`seed-<name>`) are exactly what the seed generators in
@@ -110,6 +134,9 @@ fn seeds_are_current() {
         ("ip2p_wire", fuzz_lib::ip2p_targets::wire_seeds()),
         ("ip2p_peer", fuzz_lib::ip2p_targets::peer_seeds()),
         ("sms_at", fuzz_lib::sms_at_targets::sms_at_seeds()),
+        ("sms_tpdu", fuzz_lib::sms_targets::tpdu_seeds()),
+        ("sms_gsm7", fuzz_lib::sms_targets::gsm7_seeds()),
+        ("sms_concat", fuzz_lib::sms_targets::concat_seeds()),
     ] {
         let dir = corpus_dir(target);
         assert!(!seeds.is_empty(), "{target} has no seeds");

@@ -176,6 +176,9 @@ pub fn decode(septets: &[u8]) -> String {
 /// Pack septets into octets after `fill` fill bits (0 to 6; larger values are taken modulo 7).
 /// Fill bits and the unused high bits of the last octet are zero.
 pub fn pack(septets: &[u8], fill: u8, out: &mut Vec<u8>) {
+    if septets.is_empty() {
+        return;
+    }
     let fill = u32::from(fill % 7);
     let mut acc: u32 = 0;
     let mut bits = fill;
@@ -194,8 +197,11 @@ pub fn pack(septets: &[u8], fill: u8, out: &mut Vec<u8>) {
     }
 }
 
-/// Octets needed for `count` septets after `fill` fill bits.
+/// Octets needed for `count` septets after `fill` fill bits (none for no septets).
 pub fn packed_len(count: usize, fill: u8) -> usize {
+    if count == 0 {
+        return 0;
+    }
     (usize::from(fill % 7) + count * 7).div_ceil(8)
 }
 
@@ -205,6 +211,9 @@ pub fn unpack(octets: &[u8], fill: u8, count: usize) -> Option<Vec<u8>> {
     let fill = u32::from(fill % 7);
     if octets.len() < packed_len(count, fill as u8) {
         return None;
+    }
+    if count == 0 {
+        return Some(Vec::new());
     }
     let mut out = Vec::with_capacity(count);
     let mut acc: u32 = 0;
@@ -240,9 +249,11 @@ pub fn ucs2_decode(octets: &[u8]) -> String {
     let units = octets
         .chunks_exact(2)
         .map(|p| u16::from_be_bytes([p[0], p[1]]));
-    let mut s: String = char::decode_utf16(units)
-        .map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER))
-        .collect();
+    // at most 3 UTF-8 octets per UTF-16 unit (4 per surrogate pair): one allocation
+    let mut s = String::with_capacity(octets.len() / 2 * 3 + 3);
+    for c in char::decode_utf16(units) {
+        s.push(c.unwrap_or(char::REPLACEMENT_CHARACTER));
+    }
     if octets.len() % 2 == 1 {
         s.push(char::REPLACEMENT_CHARACTER);
     }

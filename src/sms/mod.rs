@@ -8,7 +8,7 @@
 //! - [`udh`]: user-data headers (concatenation, application ports, other elements kept raw);
 //! - [`pdu`]: [`Submit`] and [`Deliver`], encoded and decoded, with [`Dcs`], [`Timestamp`],
 //!   [`Validity`] and the PDU-mode SMSC prefix ([`split_smsc`], [`encode_smsc`]);
-//! - [`concat`]: splitting into concatenated parts and the [`Reassembler`] machine;
+//! - [`concat`](mod@concat): splitting into concatenated parts and the [`Reassembler`] machine;
 //! - [`at`]: the AT commands that carry PDUs to and from a modem.
 //!
 //! Everything here is a pure function of its input except [`Reassembler`], which is a
@@ -73,10 +73,12 @@ pub use pdu::{Dcs, Deliver, MessageClass, PduError, Submit, Timestamp, UserData,
 pub use udh::{Ie, Udh};
 
 /// The SUBMITs that carry `payload` (8-bit data) to application port `dst_port` of `to`, from
-/// `src_port`: one part for up to 133 octets (an iP2P control message of up to 140 octets that
-/// does not fit is split), else 128-octet parts with a concatenation header (8-bit reference if
-/// `reference` < 256, else 16-bit; at most 255 parts). A phone hands port-addressed data to the
-/// application listening on the port, not to the inbox.
+/// `src_port`. The 16-bit port header takes 7 of the 140 octets, so up to 133 octets go in one
+/// SMS; a longer payload (an iP2P control message of 134 to 140 octets, say) is split into parts
+/// of 128 octets, each also carrying a concatenation header (8-bit reference if `reference` <
+/// 256, else 16-bit, then 127 octets a part; at most 255 parts). A phone hands port-addressed
+/// data to the application listening on the port, not to the inbox. Every returned SUBMIT
+/// encodes ([`Submit::encode`] succeeds); set `reference`, `status_report` … on them as needed.
 pub fn port_message(
     to: Address,
     dst_port: u16,

@@ -373,6 +373,23 @@ impl UserData {
         }
     }
 
+    /// Whether the header and body fit the user data in `alphabet`.
+    pub fn check(&self, alphabet: Alphabet) -> Result<(), PduError> {
+        let hlen = self.header.as_ref().map_or(0, Udh::len);
+        let (len, unit, max) = match alphabet {
+            Alphabet::Gsm7 => (
+                self.header.as_ref().map_or(0, Udh::septets) + self.body.len(),
+                "septets",
+                MAX_UD_SEPTETS,
+            ),
+            _ => (hlen + self.body.len(), "octets", MAX_UD_OCTETS),
+        };
+        if hlen > MAX_UD_OCTETS || len > max {
+            return Err(PduError::UserDataTooLong { len, unit, max });
+        }
+        Ok(())
+    }
+
     /// Append TP-UDL and TP-UD.
     fn encode(&self, alphabet: Alphabet, out: &mut Vec<u8>) -> Result<(), PduError> {
         let hlen = self.header.as_ref().map_or(0, Udh::len);
@@ -394,6 +411,7 @@ impl UserData {
                 });
             }
             out.push(udl as u8);
+            let start = out.len();
             let fill = match &self.header {
                 Some(h) => {
                     h.encode(out);
@@ -402,6 +420,8 @@ impl UserData {
                 None => 0,
             };
             gsm7::pack(&self.body, fill, out);
+            // a header with fill bits and no text still ends on the octet that holds the fill
+            out.resize(start + gsm7::packed_len(udl, 0), 0);
         } else {
             let udl = hlen + self.body.len();
             if udl > MAX_UD_OCTETS {
@@ -520,10 +540,11 @@ impl Submit {
         }
     }
 
-    /// Whether [`Submit::encode`] will succeed.
+    /// Whether [`Submit::encode`] will succeed (checked without encoding).
     pub fn check(&self) -> Result<(), PduError> {
-        let mut scratch = Vec::new();
-        self.encode(&mut scratch)
+        let alphabet = self.dcs.alphabet()?;
+        self.to.check(false)?;
+        self.ud.check(alphabet)
     }
 
     /// Append the TPDU's octets. Fails (appending nothing) if the address or the user data do
@@ -719,6 +740,30 @@ impl Deliver {
             scts,
             ud,
         })
+    }
+
+    /// Append a PDU-mode string (what `+CMGR`/`+CMT` show): the SMSC prefix then the TPDU.
+    /// Returns the TPDU's length.
+    pub fn encode_pdu_mode(
+        &self,
+        smsc: Option<&Address>,
+        out: &mut Vec<u8>,
+    ) -> Result<usize, PduError> {
+        let start = out.len();
+        super::address::encode_smsc(smsc, out)?;
+        let at = out.len();
+        if let Err(e) = self.encode(out) {
+            out.truncate(start);
+            return Err(e);
+        }
+        Ok(out.len() - at)
+    }
+
+    /// Decode a PDU-mode string (what `+CMGR`/`+CMT` give): the SMSC address (`None` for the
+    /// default centre) and the SMS-DELIVER after it.
+    pub fn decode_pdu_mode(pdu: &[u8]) -> Result<(Option<Address>, Deliver), PduError> {
+        let (smsc, tpdu) = super::address::split_smsc(pdu)?;
+        Ok((smsc, Deliver::decode(tpdu)?))
     }
 
     /// The text of the body (see [`UserData::body_text`]); `None` for 8-bit data.

@@ -67,6 +67,10 @@ fn classic_deliver() {
     );
     // time-zone octet 0x08 is "minus zero": it re-encodes as 0x00
     assert_eq!(t.tz_quarters, 0);
+    assert_eq!(Deliver::decode_pdu_mode(&b).unwrap().1, d);
+    let mut again = vec![];
+    let n = d.encode_pdu_mode(None, &mut again).unwrap();
+    assert_eq!((again[0], n), (0, again.len() - 1));
 }
 
 #[test]
@@ -506,4 +510,30 @@ proptest! {
             prop_assert_eq!(r.pending(), 0);
         }
     }
+}
+
+#[test]
+fn header_with_fill_bits_and_no_text() {
+    // 6-octet header, 1 fill bit, no septets: TP-UDL 7, and 7 octets of user data (the last one
+    // holds only the fill bit)
+    let mut s = Submit::text(Address::international("1").unwrap(), "").unwrap();
+    s.ud.header = Some(Udh {
+        ies: vec![Ie::Concat8 {
+            reference: 1,
+            total: 2,
+            seq: 2,
+        }],
+    });
+    let b = enc_submit(&s);
+    assert_eq!(
+        &b[b.len() - 8..],
+        hex("07050003010202")
+            .iter()
+            .chain(&[0])
+            .copied()
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(Submit::decode(&b).unwrap(), s);
+    assert_eq!(gsm7::packed_len(0, 3), 0);
+    assert_eq!(gsm7::unpack(&[], 3, 0), Some(vec![]));
 }
