@@ -48,6 +48,10 @@ use crate::msisdn::Msisdn;
 use crate::time::Time;
 use crate::TransportAddr;
 
+/// Answers read at once on one PortA listener; further connections are dropped (and counted as
+/// bad frames) until one finishes.
+pub const MAX_READERS: usize = 8;
+
 /// What the host asks of the phone's BW radio.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RadioCommand {
@@ -554,8 +558,20 @@ impl Task {
                     let tx = self.internal.clone();
                     let timeout = self.config.frame_timeout;
                     let h = tokio::spawn(async move {
+                        // at most MAX_READERS answers being read at once: a flood of
+                        // connections to PortA costs bounded memory
+                        let readers = Arc::new(tokio::sync::Semaphore::new(MAX_READERS));
                         loop {
-                            let Ok((mut s, _)) = listener.accept().await else {
+                            let mut s = match listener.accept().await {
+                                Ok((s, _)) => s,
+                                Err(_) => {
+                                    // e.g. out of descriptors: do not spin
+                                    tokio::time::sleep(Duration::from_millis(50)).await;
+                                    continue;
+                                }
+                            };
+                            let Ok(permit) = Arc::clone(&readers).try_acquire_owned() else {
+                                let _ = tx.send(Internal::BadFrame);
                                 continue;
                             };
                             let tx = tx.clone();
@@ -565,6 +581,7 @@ impl Task {
                                         Ok(Ok(p)) => Internal::Input(Input::Ip { payload: p }),
                                         _ => Internal::BadFrame,
                                     };
+                                drop(permit);
                                 let _ = tx.send(msg);
                             });
                         }
