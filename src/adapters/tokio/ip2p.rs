@@ -204,7 +204,7 @@ pub struct HostCounters {
     pub events_dropped: u64,
 }
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Shared {
     rejected: AtomicU64,
     bad_frames: AtomicU64,
@@ -226,7 +226,7 @@ enum Command {
 
 enum Internal {
     Input(Input),
-    Connected(Nonce, TcpStream),
+    Connected(Nonce, TcpStream, TransportAddr),
     Accepted(SessionId, TcpStream),
     ServerListening(SessionId, TcpListener),
     ServerFailed(SessionId),
@@ -238,15 +238,7 @@ enum Internal {
 #[derive(Clone, Debug)]
 pub struct Ip2pHandle {
     commands: mpsc::UnboundedSender<Command>,
-    shared: Arc<SharedDebug>,
-}
-
-struct SharedDebug(Shared);
-
-impl std::fmt::Debug for SharedDebug {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("HostCounters")
-    }
+    shared: Arc<Shared>,
 }
 
 impl Ip2pHandle {
@@ -281,7 +273,7 @@ impl Ip2pHandle {
 
     /// The counters.
     pub fn counters(&self) -> HostCounters {
-        let s = &self.shared.0;
+        let s = &self.shared;
         HostCounters {
             rejected: s.rejected.load(Ordering::Relaxed),
             bad_frames: s.bad_frames.load(Ordering::Relaxed),
@@ -305,7 +297,7 @@ pub fn spawn(
     let (commands, commands_rx) = mpsc::unbounded_channel();
     let (events, events_rx) = mpsc::channel(config.event_capacity.max(1));
     let (internal, internal_rx) = mpsc::unbounded_channel();
-    let shared = Arc::new(SharedDebug(Shared::default()));
+    let shared = Arc::new(Shared::default());
     let task = Task {
         peer,
         links,
@@ -335,7 +327,7 @@ struct Task {
     commands: mpsc::UnboundedSender<Command>,
     events: mpsc::Sender<HostEvent>,
     internal: mpsc::UnboundedSender<Internal>,
-    shared: Arc<SharedDebug>,
+    shared: Arc<Shared>,
     /// PortA listeners reserved at resolve time, until the peer says Listen.
     reserved: HashMap<Nonce, TcpListener>,
     /// PortA accept loops.
@@ -343,15 +335,9 @@ struct Task {
     /// Server accept tasks.
     servers: HashMap<SessionId, JoinHandle<()>>,
     /// Applications waiting for their connection.
-    pending: HashMap<
-        Nonce,
-        (
-            oneshot::Sender<Result<Connection, ConnectError>>,
-            TransportAddr,
-        ),
-    >,
-    /// Streams connected, waiting for the peer to confirm.
-    streams: HashMap<Nonce, TcpStream>,
+    pending: HashMap<Nonce, oneshot::Sender<Result<Connection, ConnectError>>>,
+    /// Streams connected (and to where), waiting for the peer to confirm.
+    streams: HashMap<Nonce, (TcpStream, TransportAddr)>,
     nonce_seed: std::collections::hash_map::RandomState,
     nonce_counter: u64,
 }
@@ -421,7 +407,7 @@ impl Task {
     fn input(&mut self, input: Input) {
         let now = self.now();
         if self.peer.handle(now, input).is_err() {
-            self.shared.0.rejected.fetch_add(1, Ordering::Relaxed);
+            self.shared.rejected.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -459,9 +445,7 @@ impl Task {
                 ) {
                     Ok(()) => {
                         self.reserved.insert(nonce, listener);
-                        let placeholder =
-                            TransportAddr(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
-                        self.pending.insert(nonce, (reply, placeholder));
+                        self.pending.insert(nonce, reply);
                     }
                     Err(e) => {
                         let _ = reply.send(Err(ConnectError::Rejected(e)));
@@ -477,13 +461,13 @@ impl Task {
     fn internal(&mut self, i: Internal) {
         match i {
             Internal::Input(input) => self.input(input),
-            Internal::Connected(n, stream) => {
-                self.streams.insert(n, stream);
+            Internal::Connected(n, stream, to) => {
+                self.streams.insert(n, (stream, to));
                 let now = self.now();
                 if self.peer.handle(now, Input::Connected(n)).is_err() {
                     // the request ended meanwhile (timed out, closed): do not keep the stream
                     self.streams.remove(&n);
-                    self.shared.0.rejected.fetch_add(1, Ordering::Relaxed);
+                    self.shared.rejected.fetch_add(1, Ordering::Relaxed);
                 }
             }
             Internal::Accepted(session, stream) => {
@@ -499,7 +483,7 @@ impl Task {
                         self.emit(HostEvent::Incoming(served));
                     }
                 } else {
-                    self.shared.0.rejected.fetch_add(1, Ordering::Relaxed);
+                    self.shared.rejected.fetch_add(1, Ordering::Relaxed);
                 }
             }
             Internal::ServerListening(session, listener) => {
@@ -522,17 +506,17 @@ impl Task {
             }
             Internal::ServerFailed(session) => self.input(Input::ServerFailed(session)),
             Internal::BadFrame => {
-                self.shared.0.bad_frames.fetch_add(1, Ordering::Relaxed);
+                self.shared.bad_frames.fetch_add(1, Ordering::Relaxed);
             }
             Internal::SendFailed => {
-                self.shared.0.send_failures.fetch_add(1, Ordering::Relaxed);
+                self.shared.send_failures.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
 
     fn emit(&self, e: HostEvent) {
         if self.events.try_send(e).is_err() {
-            self.shared.0.events_dropped.fetch_add(1, Ordering::Relaxed);
+            self.shared.events_dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -627,14 +611,11 @@ impl Task {
                 }
             }
             Output::Connect { nonce, to, .. } => {
-                if let Some(p) = self.pending.get_mut(&nonce) {
-                    p.1 = to;
-                }
                 let tx = self.internal.clone();
                 let timeout = self.config.connect_timeout;
                 tokio::spawn(async move {
                     let msg = match tokio::time::timeout(timeout, TcpStream::connect(to.0)).await {
-                        Ok(Ok(s)) => Internal::Connected(nonce, s),
+                        Ok(Ok(s)) => Internal::Connected(nonce, s, to),
                         _ => Internal::Input(Input::ConnectFailed(nonce)),
                     };
                     let _ = tx.send(msg);
@@ -643,7 +624,7 @@ impl Task {
             Output::Event(e) => {
                 match &e {
                     Event::Connected(n) => {
-                        if let (Some((reply, addr)), Some(stream)) =
+                        if let (Some(reply), Some((stream, addr))) =
                             (self.pending.remove(n), self.streams.remove(n))
                         {
                             let conn = Connection {
@@ -661,7 +642,7 @@ impl Task {
                     Event::Failed { nonce, error, .. } => {
                         self.reserved.remove(nonce);
                         self.streams.remove(nonce);
-                        if let Some((reply, _)) = self.pending.remove(nonce) {
+                        if let Some(reply) = self.pending.remove(nonce) {
                             let _ = reply.send(Err(ConnectError::Failed(*error)));
                         }
                     }
