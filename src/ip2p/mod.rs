@@ -123,6 +123,9 @@ pub struct Config {
     /// Callee: close the server if the caller has not connected this long after the answer
     /// (default 60 s).
     pub serve_timeout: Duration,
+    /// Callee: give up on a server the host has not reported listening this long after
+    /// `StartServer` (default 10 s).
+    pub server_start_timeout: Duration,
     /// Switch the radio off after this long with no request or session (default 30 s).
     pub idle_off: Duration,
     /// Keep a resolved address this long for another connection to the same peer and
@@ -154,6 +157,7 @@ impl Config {
             attach_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(20),
             serve_timeout: Duration::from_secs(60),
+            server_start_timeout: Duration::from_secs(10),
             idle_off: Duration::from_secs(30),
             cache_ttl: Duration::ZERO,
             seq_base: 1,
@@ -516,7 +520,10 @@ struct Request {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum SessState {
     WaitRadio,
-    WaitServer,
+    /// `StartServer` is out; the host answers by `deadline`.
+    WaitServer {
+        deadline: Time,
+    },
     /// B.4 done: the answer is out; re-sent if the request is repeated.
     Serving {
         answer: Vec<u8>,
@@ -939,17 +946,18 @@ impl Peer {
             app: msg.app,
         });
         match self.radio {
-            Radio::On { .. } => self.start_server(session),
+            Radio::On { .. } => self.start_server(now, session),
             Radio::Activating { .. } => {}
             Radio::Off => self.activate(now),
         }
         Ok(())
     }
 
-    fn start_server(&mut self, session: SessionId) {
+    fn start_server(&mut self, now: Time, session: SessionId) {
+        let deadline = now + self.config.server_start_timeout;
         if let Some(s) = self.sessions.get_mut(&session) {
             if s.state == SessState::WaitRadio {
-                s.state = SessState::WaitServer;
+                s.state = SessState::WaitServer { deadline };
                 let app = s.app;
                 self.out.push_back(Output::StartServer { session, app });
             }
@@ -958,7 +966,7 @@ impl Peer {
 
     fn end_session(&mut self, session: SessionId, error: Failure) {
         if let Some(s) = self.sessions.remove(&session) {
-            if matches!(s.state, SessState::Serving { .. } | SessState::Served) {
+            if !matches!(s.state, SessState::WaitRadio) {
                 self.out.push_back(Output::StopServer(session));
             }
             self.event(Event::SessionFailed { session, error });
@@ -992,7 +1000,7 @@ impl Peer {
             .map(|(k, _)| *k)
             .collect();
         for s in waiting {
-            self.start_server(s);
+            self.start_server(now, s);
         }
     }
 
@@ -1046,7 +1054,7 @@ impl Peer {
                     .sessions
                     .remove(&session)
                     .ok_or(Error::NotWaiting("session"))?;
-                if matches!(s.state, SessState::Serving { .. } | SessState::Served) {
+                if !matches!(s.state, SessState::WaitRadio) {
                     self.out.push_back(Output::StopServer(session));
                 }
                 Ok(())
@@ -1083,7 +1091,7 @@ impl Peer {
                 let s = self
                     .sessions
                     .get(&session)
-                    .filter(|s| s.state == SessState::WaitServer)
+                    .filter(|s| matches!(s.state, SessState::WaitServer { .. }))
                     .ok_or(Error::NotWaiting("session"))?;
                 let answer = Control {
                     kind: Kind::Reply,
@@ -1180,7 +1188,9 @@ impl Machine for Peer {
             _ => None,
         });
         let sess = self.sessions.values().filter_map(|s| match s.state {
-            SessState::Serving { deadline, .. } => Some(deadline),
+            SessState::Serving { deadline, .. } | SessState::WaitServer { deadline } => {
+                Some(deadline)
+            }
             _ => None,
         });
         radio.into_iter().chain(reqs).chain(sess).min()
@@ -1235,16 +1245,21 @@ impl Machine for Peer {
                 _ => self.fail_request(n, Failure::ConnectTimeout),
             }
         }
-        let due: Vec<SessionId> = self
+        let due: Vec<(SessionId, Failure)> = self
             .sessions
             .iter()
-            .filter(
-                |(_, s)| matches!(s.state, SessState::Serving { deadline, .. } if deadline <= now),
-            )
-            .map(|(k, _)| *k)
+            .filter_map(|(k, s)| match s.state {
+                SessState::Serving { deadline, .. } if deadline <= now => {
+                    Some((*k, Failure::NeverConnected))
+                }
+                SessState::WaitServer { deadline } if deadline <= now => {
+                    Some((*k, Failure::ServerFailed))
+                }
+                _ => None,
+            })
             .collect();
-        for s in due {
-            self.end_session(s, Failure::NeverConnected);
+        for (s, why) in due {
+            self.end_session(s, why);
         }
         self.settle_radio(now);
     }

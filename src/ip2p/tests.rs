@@ -381,6 +381,54 @@ fn attach_timeout_fails_what_waited_and_switches_off() {
 }
 
 #[test]
+fn a_server_that_never_starts_ends_the_session() {
+    let (mut alice, mut bob) = pair();
+    alice.handle(T0, Input::BroadbandUp { ip: ip_a() }).unwrap();
+    let sms = sms_of(&resolve(&mut alice, T0, 8)).pop().unwrap();
+    bob.handle(T0, Input::BroadbandUp { ip: ip_b() }).unwrap();
+    bob.handle(
+        T0,
+        Input::Sms {
+            from: a(),
+            payload: sms,
+        },
+    )
+    .unwrap();
+    let session = SessionId {
+        peer: a(),
+        nonce: Nonce(8),
+    };
+    assert!(drain(&mut bob).contains(&Output::StartServer {
+        session,
+        app: ftp()
+    }));
+    // the host never says the server listens
+    let t = bob.poll_timeout().unwrap();
+    assert_eq!(t, T0 + Duration::from_secs(10));
+    bob.handle_timeout(t);
+    let outs = drain(&mut bob);
+    assert!(outs.contains(&Output::StopServer(session)));
+    assert!(outs.contains(&Output::Event(Event::SessionFailed {
+        session,
+        error: Failure::ServerFailed
+    })));
+    // a late report is rejected and changes nothing; the radio goes idle
+    let before = bob.clone();
+    assert_eq!(
+        bob.handle(
+            t,
+            Input::ServerListening {
+                session,
+                port: 2121
+            }
+        ),
+        Err(Error::NotWaiting("session"))
+    );
+    assert_eq!(bob, before);
+    assert_eq!(bob.poll_timeout(), Some(t + Duration::from_secs(30)));
+}
+
+#[test]
 fn stale_answer_is_not_taken_for_a_new_request() {
     let (mut alice, mut bob) = pair();
     alice.handle(T0, Input::BroadbandUp { ip: ip_a() }).unwrap();

@@ -307,7 +307,13 @@ impl Pair {
             (Some(ip), Some(&port)) => {
                 let addr = TransportAddr(SocketAddr::new(ip, port));
                 self.b_servers.push((session, addr));
-                let _ = self.feed(true, Input::ServerListening { session, port });
+                if self
+                    .feed(true, Input::ServerListening { session, port })
+                    .is_err()
+                {
+                    // the session is gone: the host closes the server again
+                    self.b_servers.retain(|s| s.0 != session);
+                }
             }
             _ => {
                 let _ = self.feed(true, Input::ServerFailed(session));

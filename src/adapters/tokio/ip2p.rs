@@ -494,6 +494,16 @@ impl Task {
                         return;
                     }
                 };
+                let now = self.now();
+                if self
+                    .peer
+                    .handle(now, Input::ServerListening { session, port })
+                    .is_err()
+                {
+                    // the session ended while the server was starting: close it again
+                    self.shared.rejected.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
                 let tx = self.internal.clone();
                 let h = tokio::spawn(async move {
                     // one connection per session: the caller's (B.5)
@@ -502,7 +512,6 @@ impl Task {
                     }
                 });
                 self.servers.insert(session, h);
-                self.input(Input::ServerListening { session, port });
             }
             Internal::ServerFailed(session) => self.input(Input::ServerFailed(session)),
             Internal::BadFrame => {
