@@ -633,15 +633,25 @@ impl Submit {
         smsc: Option<&Address>,
         out: &mut Vec<u8>,
     ) -> Result<usize, PduError> {
-        let start = out.len();
-        super::address::encode_smsc(smsc, out)?;
-        let at = out.len();
-        if let Err(e) = self.encode(out) {
-            out.truncate(start);
-            return Err(e);
-        }
-        Ok(out.len() - at)
+        pdu_mode(smsc, out, |out| self.encode(out))
     }
+}
+
+/// The SMSC prefix, then the TPDU `encode` appends; the TPDU's length. On error nothing is left
+/// appended.
+fn pdu_mode(
+    smsc: Option<&Address>,
+    out: &mut Vec<u8>,
+    encode: impl FnOnce(&mut Vec<u8>) -> Result<(), PduError>,
+) -> Result<usize, PduError> {
+    let start = out.len();
+    super::address::encode_smsc(smsc, out)?;
+    let at = out.len();
+    if let Err(e) = encode(out) {
+        out.truncate(start);
+        return Err(e);
+    }
+    Ok(out.len() - at)
 }
 
 /// An SMS-DELIVER: what a phone receives from its service centre.
@@ -749,14 +759,7 @@ impl Deliver {
         smsc: Option<&Address>,
         out: &mut Vec<u8>,
     ) -> Result<usize, PduError> {
-        let start = out.len();
-        super::address::encode_smsc(smsc, out)?;
-        let at = out.len();
-        if let Err(e) = self.encode(out) {
-            out.truncate(start);
-            return Err(e);
-        }
-        Ok(out.len() - at)
+        pdu_mode(smsc, out, |out| self.encode(out))
     }
 
     /// Decode a PDU-mode string (what `+CMGR`/`+CMT` give): the SMSC address (`None` for the
