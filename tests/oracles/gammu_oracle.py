@@ -15,6 +15,8 @@ import json
 import sys
 from datetime import datetime
 
+from jsonlines import serve
+
 try:
     import gammu
 except ImportError as e:  # the Rust test reads this line and skips (or fails in CI)
@@ -82,24 +84,4 @@ def encode(req):
     return {"ok": True, "pdus": [pdu.hex().upper()]}
 
 
-def clean(v):
-    """Lone surrogates (which an oracle may return) as U+FFFD, so that the answer is valid JSON."""
-    if isinstance(v, str):
-        return v.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    return v
-
-
-def main():
-    print(json.dumps({"ok": True, "ready": "gammu"}), flush=True)
-    for line in sys.stdin:
-        try:
-            req = json.loads(line)
-            out = decode(req) if req["op"] == "decode" else encode(req)
-            out = {k: clean(v) for k, v in out.items()}
-        except Exception as e:  # noqa: BLE001 - report every failure as data
-            out = {"ok": False, "error": "%s: %s" % (type(e).__name__, e)}
-        sys.stdout.write(json.dumps(out) + "\n")
-    sys.stdout.flush()
-
-
-main()
+serve("gammu", decode, encode)

@@ -14,6 +14,8 @@ import json
 import sys
 from datetime import datetime, timedelta
 
+from jsonlines import serve
+
 try:
     from gsmmodem.pdu import decodeSmsPdu, encodeSmsSubmitPdu
 except ImportError as e:  # the Rust test reads this line and skips (or fails in CI)
@@ -77,24 +79,4 @@ def encode(req):
     return {"ok": True, "pdus": [bytes(p.data).hex().upper() for p in pdus]}
 
 
-def clean(v):
-    """Lone surrogates (which an oracle may return) as U+FFFD, so that the answer is valid JSON."""
-    if isinstance(v, str):
-        return v.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    return v
-
-
-def main():
-    print(json.dumps({"ok": True, "ready": "gsmmodem"}), flush=True)
-    for line in sys.stdin:
-        try:
-            req = json.loads(line)
-            out = decode(req) if req["op"] == "decode" else encode(req)
-            out = {k: clean(v) for k, v in out.items()}
-        except Exception as e:  # noqa: BLE001 - report every failure as data
-            out = {"ok": False, "error": "%s: %s" % (type(e).__name__, e)}
-        sys.stdout.write(json.dumps(out) + "\n")
-    sys.stdout.flush()
-
-
-main()
+serve("gsmmodem", decode, encode)
