@@ -42,7 +42,10 @@ pub mod ip2p;
 pub mod machine;
 pub mod msisdn;
 pub mod sms;
+pub mod stunt;
 pub mod time;
+#[cfg(feature = "std")]
+pub mod upnp;
 
 // The deterministic simulator is a host of machines, so it lives beside the adapters.
 #[cfg(feature = "std")]
