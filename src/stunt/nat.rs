@@ -427,12 +427,18 @@ impl World {
         self.wan.is_empty() && self.signals.iter().all(|q| q.is_empty())
     }
 
-    /// Fire `side`'s timer if it has one and the network is quiet; whether it fired.
+    /// Fire `side`'s timer if it has one, no other deadline comes first and the network is
+    /// quiet; whether it fired.
     pub fn fire_timer(&mut self, side: Side) -> bool {
         let Some(t) = self.punch(side).poll_timeout() else {
             return false;
         };
-        if !self.quiet() {
+        let other = match side {
+            Side::A => self.b.poll_timeout(),
+            Side::B => self.a.poll_timeout(),
+        };
+        // time runs forward: only the earliest deadline fires, and only when nothing is in flight
+        if !self.quiet() || other.is_some_and(|o| o < t) {
             return false;
         }
         self.now = self.now.max(t);
@@ -485,6 +491,15 @@ impl World {
             Inbound::Answer(back) => self.push_wan(back),
             Inbound::Deliver(p) => self.at_host(side, p),
         }
+        true
+    }
+
+    /// Lose WAN packet `i` (a fault); whether there was one.
+    pub fn lose_packet(&mut self, i: usize) -> bool {
+        if i >= self.wan.len() {
+            return false;
+        }
+        self.wan.remove(i);
         true
     }
 
