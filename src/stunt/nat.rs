@@ -820,6 +820,7 @@ mod tests {
         run(&mut w);
         assert!(!w.low_ttl_syn_never_reaches_nat_a());
         assert_eq!(w.nat_a.blocked(), &[PORT_A]);
-        assert_eq!(w.results[0], Some(Err(StuntError::PunchTimeout)));
+        assert_eq!(w.results[1], Some(Err(StuntError::PunchTimeout)));
+        assert_eq!(w.results[0], Some(Err(StuntError::PeerAborted)));
     }
 }
