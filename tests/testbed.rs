@@ -1,0 +1,209 @@
+//! Smoke tests of the network-namespace testbed (spec/testbed.md): the facts STUNT #2 and the UPnP
+//! IGD tests rely on, checked on real Linux NAT. Each test skips with a message without root or the
+//! Debian packages, and fails instead when `IP2P_REQUIRE_TESTBED=1`.
+#![cfg(feature = "tokio")]
+
+#[path = "support/netns.rs"]
+mod netns;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use netns::{Host, Nat, Testbed, CORE_A, HOST_A, NAT_A_WAN};
+use socket2::{Domain, Protocol, Socket, Type};
+
+fn v4(ip: Ipv4Addr, port: u16) -> SocketAddr {
+    SocketAddr::V4(SocketAddrV4::new(ip, port))
+}
+
+/// A blocking listener on core, all addresses, `port`.
+fn listen_on_core(tb: &Testbed, port: u16) -> TcpListener {
+    tb.run_in(Host::Core, move || {
+        TcpListener::bind(v4(Ipv4Addr::UNSPECIFIED, port))
+            .unwrap_or_else(|e| panic!("bind core:{port}: {e}"))
+    })
+}
+
+/// Connect from hostA, local port `local` (SO_REUSEADDR), to `to`; returns the connected stream.
+fn connect_from_a(tb: &Testbed, local: u16, to: SocketAddr) -> TcpStream {
+    tb.run_in(Host::A, move || {
+        let s = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).expect("socket");
+        s.set_reuse_address(true).expect("SO_REUSEADDR");
+        s.bind(&v4(HOST_A, local).into())
+            .unwrap_or_else(|e| panic!("bind {local}: {e}"));
+        s.connect_timeout(&to.into(), Duration::from_secs(3))
+            .unwrap_or_else(|e| panic!("connect {to}: {e}"));
+        s.into()
+    })
+}
+
+/// The public endpoint core sees for a connection from hostA's `local` port to core's `port`.
+fn seen_by_core(
+    tb: &Testbed,
+    listener: &TcpListener,
+    local: u16,
+    port: u16,
+) -> (SocketAddr, TcpStream) {
+    let stream = connect_from_a(tb, local, v4(CORE_A, port));
+    let (_conn, peer) = listener.accept().expect("accept on core");
+    (peer, stream)
+}
+
+#[test]
+fn masquerade_preserves_the_source_port() {
+    let Some(tb) = Testbed::require(
+        "masquerade_preserves_the_source_port",
+        Nat::Masquerade,
+        Nat::Masquerade,
+    ) else {
+        return;
+    };
+    let l1 = listen_on_core(&tb, 7001);
+    let l2 = listen_on_core(&tb, 7002);
+    // Ordinary connect: natA's public address, hostA's own port.
+    let (peer, stream) = tb.run_in(Host::A, move || {
+        let s =
+            TcpStream::connect_timeout(&v4(CORE_A, 7001), Duration::from_secs(3)).expect("connect");
+        let local = s.local_addr().expect("local addr");
+        (local, s)
+    });
+    let (mut conn, seen) = l1.accept().expect("accept");
+    assert_eq!(
+        seen,
+        v4(NAT_A_WAN, peer.port()),
+        "core sees hostA {peer} as {seen}"
+    );
+    // Data flows both ways through the NAT.
+    let mut stream = stream;
+    stream.write_all(b"ping").expect("write");
+    let mut buf = [0u8; 4];
+    conn.read_exact(&mut buf).expect("read on core");
+    assert_eq!(&buf, b"ping");
+    conn.write_all(b"pong").expect("write on core");
+    stream.read_exact(&mut buf).expect("read on hostA");
+    assert_eq!(&buf, b"pong");
+    // Two connections from one reserved port to two core ports: the same public port both times.
+    let local = 40001;
+    let (p1, _s1) = seen_by_core(&tb, &l1, local, 7001);
+    let (p2, _s2) = seen_by_core(&tb, &l2, local, 7002);
+    assert_eq!(p1, v4(NAT_A_WAN, local));
+    assert_eq!(p2, v4(NAT_A_WAN, local));
+}
+
+#[test]
+fn fully_random_changes_the_public_port() {
+    let Some(tb) = Testbed::require(
+        "fully_random_changes_the_public_port",
+        Nat::FullyRandom,
+        Nat::Masquerade,
+    ) else {
+        return;
+    };
+    let l1 = listen_on_core(&tb, 7001);
+    let l2 = listen_on_core(&tb, 7002);
+    let mut pairs = Vec::new();
+    for i in 0..5u16 {
+        let local = 41000 + i;
+        let (p1, _s1) = seen_by_core(&tb, &l1, local, 7001);
+        let (p2, _s2) = seen_by_core(&tb, &l2, local, 7002);
+        assert_eq!(p1.ip(), NAT_A_WAN);
+        assert_eq!(p2.ip(), NAT_A_WAN);
+        pairs.push((local, p1.port(), p2.port()));
+        if p1.port() != p2.port() {
+            eprintln!(
+                "fully-random: hostA port {local} seen as {} and {} (try {})",
+                p1.port(),
+                p2.port(),
+                i + 1
+            );
+            return;
+        }
+    }
+    panic!("fully-random NAT kept one public port for both destinations every time: {pairs:?}");
+}
+
+#[test]
+fn unsolicited_syn_to_a_nat_is_dropped() {
+    let Some(tb) = Testbed::require(
+        "unsolicited_syn_to_a_nat_is_dropped",
+        Nat::Masquerade,
+        Nat::Masquerade,
+    ) else {
+        return;
+    };
+    // Something listens behind the NAT on that port, and nothing is mapped to it.
+    let behind = tb.run_in(Host::A, || {
+        let l = TcpListener::bind(v4(HOST_A, 4444)).expect("bind hostA:4444");
+        l.set_nonblocking(true).expect("nonblocking");
+        l
+    });
+    let t0 = Instant::now();
+    let err = tb
+        .run_in(Host::Core, || {
+            TcpStream::connect_timeout(&v4(NAT_A_WAN, 4444), Duration::from_secs(1))
+        })
+        .expect_err("an unsolicited SYN from core must not be answered");
+    assert_eq!(
+        err.kind(),
+        ErrorKind::TimedOut,
+        "dropped silently (no RST), got {err}"
+    );
+    assert!(t0.elapsed() >= Duration::from_millis(900));
+    match behind.accept() {
+        Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+        other => panic!("the SYN reached hostA: {other:?}"),
+    }
+}
+
+#[test]
+fn drop_deletes_the_namespaces_even_on_panic() {
+    let Some(tb) = Testbed::require(
+        "drop_deletes_the_namespaces_even_on_panic",
+        Nat::Masquerade,
+        Nat::FullyRandom,
+    ) else {
+        return;
+    };
+    let names = tb.namespaces().to_vec();
+    assert_eq!(names.len(), 5);
+    let listed = netns_list();
+    for n in &names {
+        assert!(listed.contains(n), "{n} not in `ip netns list`:\n{listed}");
+    }
+    drop(tb);
+    let listed = netns_list();
+    for n in &names {
+        assert!(!listed.contains(n), "{n} survived Drop:\n{listed}");
+    }
+
+    // A test that panics while holding a testbed (and a process inside it) still cleans up.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let result = std::thread::spawn(move || {
+        let tb = Testbed::new(Nat::Masquerade, Nat::Masquerade).expect("testbed");
+        tx.send(tb.namespaces().to_vec()).expect("send");
+        let _sleeper = std::process::Command::new("ip")
+            .args(["netns", "exec", tb.ns(Host::Core), "sleep", "60"])
+            .spawn()
+            .expect("spawn sleep in core");
+        panic!("deliberate panic with a live testbed");
+    })
+    .join();
+    assert!(result.is_err(), "the thread should have panicked");
+    let names = rx.recv().expect("names");
+    let listed = netns_list();
+    for n in &names {
+        assert!(
+            !listed.contains(n),
+            "{n} survived a panicking test:\n{listed}"
+        );
+    }
+}
+
+fn netns_list() -> String {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("ip netns list");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
