@@ -181,16 +181,32 @@ fn drop_deletes_the_namespaces_even_on_panic() {
     let (tx, rx) = std::sync::mpsc::channel();
     let result = std::thread::spawn(move || {
         let tb = Testbed::new(Nat::Masquerade, Nat::Masquerade).expect("testbed");
-        tx.send(tb.namespaces().to_vec()).expect("send");
-        let _sleeper = std::process::Command::new("ip")
+        let sleeper = std::process::Command::new("ip")
             .args(["netns", "exec", tb.ns(Host::Core), "sleep", "60"])
             .spawn()
             .expect("spawn sleep in core");
+        tx.send((tb.namespaces().to_vec(), sleeper)).expect("send");
         panic!("deliberate panic with a live testbed");
     })
     .join();
     assert!(result.is_err(), "the thread should have panicked");
-    let names = rx.recv().expect("names");
+    let (names, mut sleeper) = rx.recv().expect("names");
+    // Drop killed the process it found inside the namespace.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match sleeper.try_wait().expect("try_wait") {
+            Some(status) => {
+                assert!(!status.success(), "sleep 60 ended by itself? {status}");
+                break;
+            }
+            None if Instant::now() > deadline => {
+                let _ = sleeper.kill();
+                let _ = sleeper.wait();
+                panic!("the process inside the testbed survived its Drop");
+            }
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
     let listed = netns_list();
     for n in &names {
         assert!(
