@@ -223,3 +223,222 @@ fn netns_list() -> String {
         .expect("ip netns list");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// EHOSTUNREACH on Linux: what an ICMP time-exceeded for a SYN leaves in SO_ERROR.
+const EHOSTUNREACH: i32 = 113;
+
+#[test]
+fn ttl_2_syn_from_host_b_dies_at_core() {
+    let Some(tb) = Testbed::require_with(
+        "ttl_2_syn_from_host_b_dies_at_core",
+        Nat::Masquerade,
+        Nat::Masquerade,
+        &["conntrack"],
+    ) else {
+        return;
+    };
+    let port = 4555;
+    let (local, so_error) = tb.run_in(Host::B, move || {
+        let s = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).expect("socket");
+        s.set_ttl(2).expect("IP_TTL 2");
+        s.set_nonblocking(true).expect("nonblocking");
+        match s.connect(&v4(NAT_A_WAN, port).into()) {
+            Err(e) if e.raw_os_error() == Some(115) => {} // EINPROGRESS
+            other => panic!("non-blocking connect: {other:?}"),
+        }
+        let local = s.local_addr().expect("local").as_socket().expect("inet");
+        // The ICMP time-exceeded from core arrives within milliseconds; SO_ERROR reports it once.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let err = loop {
+            match s.take_error().expect("SO_ERROR") {
+                Some(e) => break Some(e),
+                None if Instant::now() > deadline => break None,
+                None => std::thread::sleep(Duration::from_millis(5)),
+            }
+        };
+        (local, err.and_then(|e| e.raw_os_error()))
+    });
+    assert_eq!(
+        so_error,
+        Some(EHOSTUNREACH),
+        "the TTL-2 SYN should die at core with an ICMP time-exceeded"
+    );
+    let dport = port.to_string();
+    let sport = local.port().to_string();
+    // natB forwarded it (and NATed it): a conntrack entry for hostB's flow to natA's WAN address.
+    let in_b = tb.conntrack(
+        Host::NatB,
+        "tcp",
+        &[
+            "--orig-src",
+            "10.0.2.2",
+            "--orig-port-src",
+            &sport,
+            "--orig-port-dst",
+            &dport,
+        ],
+    );
+    assert_eq!(in_b.len(), 1, "natB conntrack: {in_b:?}");
+    assert!(
+        in_b[0].contains("dst=80.100.1.1"),
+        "natB conntrack: {in_b:?}"
+    );
+    // natA never saw it.
+    let in_a = tb.conntrack(Host::NatA, "tcp", &["--orig-port-dst", &dport]);
+    assert!(in_a.is_empty(), "the TTL-2 SYN reached natA: {in_a:?}");
+    // Control: natA's conntrack table does list a flow that crosses it (hostA to core, same port).
+    let listener = listen_on_core(&tb, port);
+    let _stream = connect_from_a(&tb, 42000, v4(CORE_A, port));
+    let _conn = listener.accept().expect("accept");
+    let in_a = tb.conntrack(Host::NatA, "tcp", &["--orig-port-dst", &dport]);
+    assert_eq!(in_a.len(), 1, "natA conntrack after hostA->core: {in_a:?}");
+}
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The rules of one chain of natA's `inet filter` table (`nft list chain`), without the braces.
+fn chain_rules(tb: &Testbed, chain: &str) -> Vec<String> {
+    let out = tb.exec(
+        Host::NatA,
+        &["nft", "list", "chain", "inet", "filter", chain],
+    );
+    assert!(
+        out.status.success(),
+        "nft list chain {chain}: {}",
+        text(&out)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty() && !l.starts_with("table") && !l.starts_with("chain") && *l != "}"
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn miniupnpd_maps_and_unmaps_a_port_for_upnpc() {
+    let Some(tb) = Testbed::require_with(
+        "miniupnpd_maps_and_unmaps_a_port_for_upnpc",
+        Nat::Masquerade,
+        Nat::Masquerade,
+        &["miniupnpd", "upnpc"],
+    ) else {
+        return;
+    };
+    let igd = tb
+        .start_miniupnpd(Host::NatA)
+        .expect("start miniupnpd in natA");
+    let lan_url = format!("http://{}:{}/", netns::NAT_A_LAN, igd.http_port());
+
+    // Discovery (M-SEARCH from hostA) finds it.
+    let out = tb.exec(Host::A, &["upnpc", "-s"]);
+    let s = text(&out);
+    assert!(
+        out.status.success(),
+        "upnpc -s: {s}\nminiupnpd: {}",
+        igd.log()
+    );
+    assert!(s.contains("Found valid IGD"), "upnpc -s: {s}");
+    assert!(s.contains(&lan_url), "upnpc -s names another IGD: {s}");
+    assert!(
+        s.contains("ExternalIPAddress = 80.100.1.1"),
+        "upnpc -s: {s}"
+    );
+
+    // Add a mapping; time it as a user sees it (discovery included).
+    let t0 = Instant::now();
+    let out = tb.exec(Host::A, &["upnpc", "-a", "10.0.1.2", "4000", "4000", "TCP"]);
+    let took = t0.elapsed();
+    let s = text(&out);
+    assert!(
+        out.status.success(),
+        "upnpc -a: {s}\nminiupnpd: {}",
+        igd.log()
+    );
+    assert!(
+        s.contains("is redirected to internal 10.0.1.2:4000"),
+        "upnpc -a: {s}"
+    );
+    eprintln!("upnpc -a time to mapping: {} ms", took.as_millis());
+    // miniupnpd writes raw payload matches: `@nh,128,32 0xa000102` is "IPv4 destination 10.0.1.2".
+    let host_a_hex = format!("{:#x}", u32::from(HOST_A));
+    let ruleset = tb.nft_ruleset(Host::NatA);
+    let fwd = chain_rules(&tb, "miniupnpd");
+    let dnat = chain_rules(&tb, "prerouting_miniupnpd");
+    assert!(
+        fwd.iter()
+            .any(|r| r.contains(&host_a_hex) && r.contains("dport 4000") && r.contains("accept")),
+        "no forward rule for the mapping:\n{ruleset}"
+    );
+    assert!(
+        dnat.iter()
+            .any(|r| r.contains("dport 4000") && r.contains("dnat") && r.contains("10.0.1.2:4000")),
+        "no dnat rule for the mapping:\n{ruleset}"
+    );
+
+    // The mapping works: core reaches a listener on hostA through natA's public address.
+    let behind = tb.run_in(Host::A, || {
+        TcpListener::bind(v4(HOST_A, 4000)).expect("bind hostA:4000")
+    });
+    let mut from_core = tb
+        .run_in(Host::Core, || {
+            TcpStream::connect_timeout(&v4(NAT_A_WAN, 4000), Duration::from_secs(3))
+        })
+        .expect("connect to the mapped port from core");
+    let (mut conn, peer) = behind.accept().expect("accept on hostA");
+    assert_eq!(peer.ip(), std::net::IpAddr::V4(CORE_A));
+    from_core.write_all(b"hi").expect("write");
+    let mut buf = [0u8; 2];
+    conn.read_exact(&mut buf).expect("read");
+    assert_eq!(&buf, b"hi");
+
+    // Delete it: the rules are gone.
+    let out = tb.exec(Host::A, &["upnpc", "-d", "4000", "TCP"]);
+    assert!(out.status.success(), "upnpc -d: {}", text(&out));
+    let ruleset = tb.nft_ruleset(Host::NatA);
+    assert!(
+        !chain_rules(&tb, "miniupnpd")
+            .iter()
+            .any(|r| r.contains("dport 4000")),
+        "forward rule left after upnpc -d:\n{ruleset}"
+    );
+    assert!(
+        !chain_rules(&tb, "prerouting_miniupnpd")
+            .iter()
+            .any(|r| r.contains("dport 4000")),
+        "dnat rule left after upnpc -d:\n{ruleset}"
+    );
+
+    // A mapping left behind when miniupnpd stops is flushed by the guard's Drop.
+    let out = tb.exec(
+        Host::A,
+        &[
+            "upnpc",
+            "-u",
+            &igd.root_desc_url(),
+            "-a",
+            "10.0.1.2",
+            "4001",
+            "4001",
+            "UDP",
+        ],
+    );
+    assert!(out.status.success(), "upnpc -a 4001: {}", text(&out));
+    assert!(!chain_rules(&tb, "miniupnpd").is_empty());
+    drop(igd);
+    for chain in ["miniupnpd", "prerouting_miniupnpd", "postrouting_miniupnpd"] {
+        let rules = chain_rules(&tb, chain);
+        assert!(
+            rules.is_empty(),
+            "chain {chain} not empty after stop: {rules:?}"
+        );
+    }
+}

@@ -165,6 +165,40 @@ fn run(argv: &[&str], stdin: Option<&str>) -> Result<Output, String> {
     }
 }
 
+/// Ok if `prog` is an executable file in one of PATH's directories.
+pub fn have(prog: &str) -> Result<(), String> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found = std::env::split_paths(&path).any(|dir| {
+        std::fs::metadata(dir.join(prog))
+            .map(|m| {
+                m.is_file()
+                    && std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
+            })
+            .unwrap_or(false)
+    });
+    if found {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{prog}` is not on PATH (Debian packages: {})",
+            debian_package(prog)
+        ))
+    }
+}
+
+/// Which Debian package provides a testbed tool (for skip messages).
+fn debian_package(prog: &str) -> &'static str {
+    match prog {
+        "ip" => "iproute2",
+        "nft" => "nftables",
+        "conntrack" => "conntrack",
+        "miniupnpd" => "miniupnpd-nftables",
+        "upnpc" => "miniupnpc",
+        "ping" => "iputils-ping",
+        _ => "unknown",
+    }
+}
+
 /// The effective uid, from /proc/self/status (no libc call needed).
 fn effective_uid() -> Option<u32> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -178,10 +212,8 @@ fn check_available() -> Result<(), String> {
         Some(uid) => return Err(format!("needs root (running as uid {uid})")),
         None => return Err("cannot read the effective uid from /proc/self/status".into()),
     }
-    for (prog, arg, package) in [("ip", "-V", "iproute2"), ("nft", "--version", "nftables")] {
-        run(&[prog, arg], None)
-            .map_err(|e| format!("`{prog}` is missing (Debian package {package}): {e}"))?;
-    }
+    have("ip")?;
+    have("nft")?;
     // Root in a container may still lack CAP_SYS_ADMIN/CAP_NET_ADMIN: try it once.
     let probe = format!("ip2p-{}-probe", std::process::id());
     run(&["ip", "netns", "add", &probe], None)
@@ -242,7 +274,14 @@ impl Testbed {
     /// cannot build one. With `IP2P_REQUIRE_TESTBED=1` it panics instead of skipping. A testbed that
     /// should be buildable but fails to build always panics.
     pub fn require(test: &str, nat_a: Nat, nat_b: Nat) -> Option<Testbed> {
-        if let Err(reason) = Testbed::available() {
+        Testbed::require_with(test, nat_a, nat_b, &[])
+    }
+
+    /// `require`, and also skip (or panic under `IP2P_REQUIRE_TESTBED=1`) unless every program in
+    /// `tools` is on PATH, e.g. `&["conntrack", "miniupnpd", "upnpc"]`.
+    pub fn require_with(test: &str, nat_a: Nat, nat_b: Nat, tools: &[&str]) -> Option<Testbed> {
+        let ready = Testbed::available().and_then(|()| tools.iter().try_for_each(|t| have(t)));
+        if let Err(reason) = ready {
             if std::env::var("IP2P_REQUIRE_TESTBED").as_deref() == Ok("1") {
                 panic!("{test}: IP2P_REQUIRE_TESTBED=1 but the testbed is unavailable: {reason}");
             }
@@ -470,9 +509,7 @@ impl Testbed {
             (Some(ip), Some(net)) => (ip, net),
             _ => return Err(format!("miniupnpd runs on natA or natB, not {nat}")),
         };
-        if run(&["miniupnpd", "--version"], None).is_err() {
-            return Err("miniupnpd is missing (Debian package miniupnpd-nftables)".into());
-        }
+        have("miniupnpd")?;
         let ns = self.ns(nat).to_string();
         let dir = std::env::temp_dir().join(format!("{ns}-miniupnpd"));
         let _ = std::fs::remove_dir_all(&dir);
