@@ -158,6 +158,7 @@ fn unsolicited_syn_to_a_nat_is_dropped() {
 
 #[test]
 fn drop_deletes_the_namespaces_even_on_panic() {
+    let t0 = Instant::now();
     let Some(tb) = Testbed::require(
         "drop_deletes_the_namespaces_even_on_panic",
         Nat::Masquerade,
@@ -165,13 +166,16 @@ fn drop_deletes_the_namespaces_even_on_panic() {
     ) else {
         return;
     };
+    eprintln!("testbed build: {} ms", t0.elapsed().as_millis());
     let names = tb.namespaces().to_vec();
     assert_eq!(names.len(), 5);
     let listed = netns_list();
     for n in &names {
         assert!(listed.contains(n), "{n} not in `ip netns list`:\n{listed}");
     }
+    let t0 = Instant::now();
     drop(tb);
+    eprintln!("testbed teardown: {} ms", t0.elapsed().as_millis());
     let listed = netns_list();
     for n in &names {
         assert!(!listed.contains(n), "{n} survived Drop:\n{listed}");
@@ -248,14 +252,19 @@ fn ttl_2_syn_from_host_b_dies_at_core() {
         }
         let local = s.local_addr().expect("local").as_socket().expect("inet");
         // The ICMP time-exceeded from core arrives within milliseconds; SO_ERROR reports it once.
-        let deadline = Instant::now() + Duration::from_secs(2);
+        let t0 = Instant::now();
+        let deadline = t0 + Duration::from_secs(2);
         let err = loop {
             match s.take_error().expect("SO_ERROR") {
                 Some(e) => break Some(e),
                 None if Instant::now() > deadline => break None,
-                None => std::thread::sleep(Duration::from_millis(5)),
+                None => std::thread::sleep(Duration::from_micros(200)),
             }
         };
+        eprintln!(
+            "TTL-2 SYN: SO_ERROR {err:?} after {} us",
+            t0.elapsed().as_micros()
+        );
         (local, err.and_then(|e| e.raw_os_error()))
     });
     assert_eq!(
@@ -333,9 +342,14 @@ fn miniupnpd_maps_and_unmaps_a_port_for_upnpc() {
     ) else {
         return;
     };
+    let t0 = Instant::now();
     let igd = tb
         .start_miniupnpd(Host::NatA)
         .expect("start miniupnpd in natA");
+    eprintln!(
+        "miniupnpd start to listening: {} ms",
+        t0.elapsed().as_millis()
+    );
     let lan_url = format!("http://{}:{}/", netns::NAT_A_LAN, igd.http_port());
 
     // Discovery (M-SEARCH from hostA) finds it.
