@@ -456,3 +456,67 @@ fn miniupnpd_maps_and_unmaps_a_port_for_upnpc() {
         );
     }
 }
+
+#[test]
+fn miniupnpd_runs_in_both_nats_at_once() {
+    let Some(tb) = Testbed::require_with(
+        "miniupnpd_runs_in_both_nats_at_once",
+        Nat::Masquerade,
+        Nat::FullyRandom,
+        &["miniupnpd", "upnpc"],
+    ) else {
+        return;
+    };
+    let igd_a = tb.start_miniupnpd(Host::NatA).expect("miniupnpd in natA");
+    let igd_b = tb
+        .start_miniupnpd_with(Host::NatB, "force_igd_desc_v1=yes\n")
+        .expect("miniupnpd in natB");
+    // Each host discovers its own NAT's IGD, with the WAN address of that NAT.
+    for (host, igd, wan, lan) in [
+        (Host::A, &igd_a, NAT_A_WAN, netns::NAT_A_LAN),
+        (Host::B, &igd_b, netns::NAT_B_WAN, netns::NAT_B_LAN),
+    ] {
+        let out = tb.exec(host, &["upnpc", "-s"]);
+        let s = text(&out);
+        assert!(
+            out.status.success(),
+            "upnpc -s in {host}: {s}\nminiupnpd: {}",
+            igd.log()
+        );
+        assert!(
+            s.contains(&format!("http://{lan}:{}/", igd.http_port())),
+            "{host}: {s}"
+        );
+        assert!(
+            s.contains(&format!("ExternalIPAddress = {wan}")),
+            "{host}: {s}"
+        );
+    }
+    // The extra config line took effect: natB describes itself as IGD v1, natA (default) as v2.
+    let desc_a = tb.run_in(Host::A, || {
+        http_get(netns::NAT_A_LAN, 5000, "/rootDesc.xml")
+    });
+    let desc_b = tb.run_in(Host::B, || {
+        http_get(netns::NAT_B_LAN, 5000, "/rootDesc.xml")
+    });
+    assert!(
+        desc_a.contains("urn:schemas-upnp-org:device:InternetGatewayDevice:2"),
+        "{desc_a}"
+    );
+    assert!(
+        desc_b.contains("urn:schemas-upnp-org:device:InternetGatewayDevice:1"),
+        "{desc_b}"
+    );
+    assert!(!desc_b.contains("InternetGatewayDevice:2"), "{desc_b}");
+}
+
+/// A plain HTTP/1.0 GET, whole response as text.
+fn http_get(ip: Ipv4Addr, port: u16, path: &str) -> String {
+    let mut s = TcpStream::connect_timeout(&v4(ip, port), Duration::from_secs(3)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {ip}:{port}\r\n\r\n").expect("write");
+    let mut body = String::new();
+    s.read_to_string(&mut body).expect("read");
+    body
+}

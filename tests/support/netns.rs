@@ -505,6 +505,14 @@ impl Testbed {
     /// returns once it accepts TCP on its HTTP port. Dropping the guard kills it and flushes the
     /// miniupnpd chains.
     pub fn start_miniupnpd(&self, nat: Host) -> Result<MiniUpnpd, String> {
+        self.start_miniupnpd_with(nat, "")
+    }
+
+    /// `start_miniupnpd` with `extra` appended to its config file: one `key=value` per line, for keys
+    /// the base config (`miniupnpd_config`) does not set, e.g. `"force_igd_desc_v1=yes\n"`. Keep
+    /// `http_port` as it is (the readiness check uses it); extra `allow` lines come after the final
+    /// `deny` and never match.
+    pub fn start_miniupnpd_with(&self, nat: Host, extra: &str) -> Result<MiniUpnpd, String> {
         let (lan_ip, lan_net) = match (nat.lan_addr(), nat.lan_net()) {
             (Some(ip), Some(net)) => (ip, net),
             _ => return Err(format!("miniupnpd runs on natA or natB, not {nat}")),
@@ -523,7 +531,8 @@ impl Testbed {
             nat.index(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         );
-        let text = miniupnpd_config(MINIUPNPD_HTTP_PORT, &uuid, &dir.join("leases"), lan_net);
+        let mut text = miniupnpd_config(MINIUPNPD_HTTP_PORT, &uuid, &dir.join("leases"), lan_net);
+        text.push_str(extra);
         std::fs::write(&conf, text).map_err(|e| format!("write {}: {e}", conf.display()))?;
         let log =
             File::create(&logfile).map_err(|e| format!("create {}: {e}", logfile.display()))?;
