@@ -7,10 +7,10 @@
 mod netns;
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
-use netns::{Host, Nat, Testbed, CORE_A, HOST_A, NAT_A_WAN};
+use netns::{Host, Nat, Testbed, CORE_A, CORE_B, HOST_A, NAT_A_WAN, NAT_B_WAN};
 use socket2::{Domain, Protocol, Socket, Type};
 
 fn v4(ip: Ipv4Addr, port: u16) -> SocketAddr {
@@ -89,6 +89,37 @@ fn masquerade_preserves_the_source_port() {
     let (p2, _s2) = seen_by_core(&tb, &l2, local, 7002);
     assert_eq!(p1, v4(NAT_A_WAN, local));
     assert_eq!(p2, v4(NAT_A_WAN, local));
+
+    // Core is reached at CORE_B too (from both sides), and hostB is seen as natB's WAN address.
+    for (h, to, wan) in [
+        (Host::A, CORE_B, NAT_A_WAN),
+        (Host::B, CORE_B, NAT_B_WAN),
+        (Host::B, CORE_A, NAT_B_WAN),
+    ] {
+        let (local, _s) = tb.run_in(h, move || {
+            let s =
+                TcpStream::connect_timeout(&v4(to, 7001), Duration::from_secs(3)).expect("connect");
+            (s.local_addr().expect("local addr"), s)
+        });
+        let (_conn, seen) = l1.accept().expect("accept");
+        assert_eq!(seen, v4(wan, local.port()), "{h} -> {to}");
+    }
+
+    // UDP too: a datagram from hostA:43000 arrives from NAT_A_WAN:43000.
+    let core_udp = tb.run_in(Host::Core, || {
+        UdpSocket::bind(v4(Ipv4Addr::UNSPECIFIED, 7003)).expect("bind udp")
+    });
+    core_udp
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
+    tb.run_in(Host::A, || {
+        let u = UdpSocket::bind(v4(HOST_A, 43000)).expect("bind udp");
+        u.send_to(b"udp", v4(CORE_A, 7003)).expect("send");
+    });
+    let mut buf = [0u8; 8];
+    let (n, from) = core_udp.recv_from(&mut buf).expect("udp datagram on core");
+    assert_eq!(&buf[..n], b"udp");
+    assert_eq!(from, v4(NAT_A_WAN, 43000));
 }
 
 #[test]
