@@ -81,7 +81,12 @@ fn gen_control(u: &mut Unstructured) -> Result<Control> {
     let kind = match u.int_in_range(0..=2)? {
         0 => Kind::Request,
         1 => Kind::Reply,
-        _ => Kind::Refuse(*u.choose(&[Refusal::UnknownApp, Refusal::Busy, Refusal::Declined])?),
+        _ => Kind::Refuse(*u.choose(&[
+            Refusal::UnknownApp,
+            Refusal::Busy,
+            Refusal::Declined,
+            Refusal::Unreachable,
+        ])?),
     };
     Ok(Control {
         kind,
@@ -151,7 +156,15 @@ fn world(flags: u8) -> Pair {
             c.cache_ttl = Duration::from_secs(20);
         }
     }
-    let mut w = Pair::new(Peer::new(ca), Peer::new(cb));
+    // bits 5-6: how the phones are reachable (steps B, E, D, or the caller by UPnP and the
+    // callee by STUNT #2)
+    let (ma, mb) = match (flags >> 5) & 3 {
+        0 => (Mode::Direct, Mode::Direct),
+        1 => (Mode::Upnp, Mode::Upnp),
+        2 => (Mode::Stunt2, Mode::Stunt2),
+        _ => (Mode::Upnp, Mode::Stunt2),
+    };
+    let mut w = Pair::new(Peer::new(ca.with_mode(ma)), Peer::new(cb.with_mode(mb)));
     w.check_rejections = true;
     w
 }
@@ -188,7 +201,7 @@ pub fn ip2p_peer(data: &[u8]) {
         steps += 1;
         let Ok(op) = u.arbitrary::<u8>() else { break };
         let pick = u.arbitrary::<u8>().unwrap_or(0) as usize;
-        match op % 20 {
+        match op % 22 {
             0 if w.issued.len() < 8 => {
                 let nonce = Nonce(steps as u64);
                 let which = if pick % 5 == 0 { other_app } else { app };
@@ -294,6 +307,14 @@ pub fn ip2p_peer(data: &[u8]) {
                     _ => {}
                 }
             }
+            20 | 21 => {
+                // a host's mapping (AddPortMapping, prediction) is in place or fails
+                let callee = pick % 2 == 1;
+                let pending = &w.mapping[usize::from(callee)];
+                if let Some(m) = pending.get(pick / 2 % pending.len().max(1)).copied() {
+                    w.map_done(callee, m, op % 22 == 20);
+                }
+            }
             _ => {}
         }
         check(&w);
@@ -311,6 +332,10 @@ pub fn ip2p_peer(data: &[u8]) {
             w.deliver_ip(0);
         } else if let Some(s) = w.b_starting.first().copied() {
             w.server_up(s, &[]);
+        } else if let Some(m) = w.mapping[0].first().copied() {
+            w.map_done(false, m, false);
+        } else if let Some(m) = w.mapping[1].first().copied() {
+            w.map_done(true, m, false);
         } else if let Some((n, _)) = w.a_connecting.first().copied() {
             w.settle_connect(n, false);
         } else if let Some(n) = w.issued.iter().copied().find(|n| w.a.is_open(*n)) {
@@ -333,6 +358,12 @@ pub fn ip2p_peer(data: &[u8]) {
         w.obs.ended,
         w.idle()
     );
+    assert!(
+        w.no_mapping_left(),
+        "NoLeakedMapping: held {:?}, obs {:?}",
+        w.held,
+        w.obs.held
+    );
 }
 
 /// Hand-written seeds for `ip2p_peer`: byte scenarios (op, pick) pairs after a flags byte.
@@ -346,9 +377,22 @@ pub fn peer_seeds() -> Vec<(String, Vec<u8>)> {
         2, 0, 0, 1, 0, 3, 0, 2, 0, 12, 0, 6, 0, 13, 0, 18, 0, 18, 0, 9, 0, 10, 0, 0, 5, 11, 40, 1,
         2, 3,
     ];
+    // E.1-E.5: both mappings in place, the answer over IP to the caller's mapping
+    let upnp = vec![
+        0x20, 0, 0, 1, 0, 20, 0, 3, 0, 2, 0, 12, 0, 20, 1, 6, 0, 13, 0, 18, 0,
+    ];
+    // D.1-D.6: the answer by SMS, the low-TTL SYN, the caller's wait, then its SYN
+    let stunt = vec![
+        0x40, 0, 0, 1, 0, 20, 0, 3, 0, 2, 0, 12, 0, 20, 1, 3, 0, 15, 0, 13, 0, 18, 0,
+    ];
+    // the callee's mapping fails: it refuses by SMS, nothing is left mapped
+    let unmappable = vec![0x60, 0, 0, 1, 0, 20, 0, 3, 0, 2, 0, 12, 0, 21, 1, 3, 0];
     vec![
         ("happy".into(), happy),
         ("retry".into(), retry),
         ("hostile".into(), hostile),
+        ("upnp".into(), upnp),
+        ("stunt".into(), stunt),
+        ("unmappable".into(), unmappable),
     ]
 }

@@ -32,16 +32,24 @@
 //!   ([`ReplyMatching::PeerOnly`]); a delayed answer to an abandoned request is taken for the next
 //!   one, and the caller connects to an address never announced for it: ConnectOnlyToAnnounced is
 //!   violated.
+//! - `upnp`: both phones behind NATs with an IGD (steps E.1–E.5): each host's `Map` (AddPortMapping)
+//!   may succeed or fail whenever the environment chooses; the callee answers over IP to the
+//!   caller's mapped address, which reaches the caller only while its mapping is in place.
+//! - `stunt`: both behind predictable NATs (steps D.1–D.6): the `Map` is the prediction; the
+//!   callee answers by SMS and sends the low-TTL SYN; a connect to the callee's public address
+//!   gets through only after that SYN. (What the NATs do with TTLs and ports is the `stunt`
+//!   model's business; here the NAT keeps the port.) In both NAT variants NoLeakedMapping must
+//!   hold: every mapping asked for is released, whatever fails.
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use ip2p::ip2p::invariants::Invariant;
-use ip2p::ip2p::wire::{AppName, Control, Key, Kind, Nonce};
+use ip2p::ip2p::wire::{AppName, Control, Key, Kind, Mode, Nonce};
 use ip2p::ip2p::{Config, Peer, ReplyMatching, SessionId};
 use ip2p::machine::Machine;
-use ip2p::sim::ip2p::{forged, Pair};
+use ip2p::sim::ip2p::{forged, HostMapping, Pair};
 use ip2p::{Msisdn, TransportAddr};
 use stateright::{Model, Property};
 
@@ -133,12 +141,22 @@ pub enum Action {
     ForgeSms,
     /// The attacker sends the caller an answer for this request, under a key it made up.
     ForgeIp(Nonce),
+    /// A host's mapping (E.1/E.3 AddPortMapping, D.1/D.3 prediction) is in place (`ok`) or fails.
+    MapDone {
+        /// The callee's host (else the caller's).
+        callee: bool,
+        /// Which mapping.
+        m: HostMapping,
+        /// In place, or failed.
+        ok: bool,
+    },
 }
 
 /// The model.
 #[derive(Clone, Debug)]
 pub struct Ip2pModel {
     matching: ReplyMatching,
+    mode: Mode,
     requests: u8,
     faults: u8,
 }
@@ -146,9 +164,11 @@ pub struct Ip2pModel {
 impl Ip2pModel {
     /// A model of `variant` (`nonce` or `no-nonce`) at `bounds`.
     pub fn new(variant: &str, bounds: &Bounds) -> Result<Self, String> {
-        let matching = match variant {
-            "nonce" => ReplyMatching::Nonce,
-            "no-nonce" => ReplyMatching::PeerOnly,
+        let (matching, mode) = match variant {
+            "nonce" => (ReplyMatching::Nonce, Mode::Direct),
+            "no-nonce" => (ReplyMatching::PeerOnly, Mode::Direct),
+            "upnp" => (ReplyMatching::Nonce, Mode::Upnp),
+            "stunt" => (ReplyMatching::Nonce, Mode::Stunt2),
             other => {
                 return Err(format!(
                     "unknown ip2p variant {other:?}; variants: {}",
@@ -163,6 +183,7 @@ impl Ip2pModel {
         }
         Ok(Ip2pModel {
             matching,
+            mode,
             requests,
             faults,
         })
@@ -179,7 +200,28 @@ impl Ip2pModel {
         c.serve_timeout = Duration::from_secs(30);
         c.idle_off = Duration::from_secs(5);
         c.reply_matching = self.matching;
-        c
+        c.map_timeout = Duration::from_secs(10);
+        c.punch_wait = Duration::from_secs(1);
+        c.with_mode(self.mode)
+    }
+}
+
+impl Ip2pModel {
+    /// Quiescent: only the attacker or replays could still act, and they change nothing.
+    fn quiet(&self, s: &State) -> bool {
+        let mut acts = Vec::new();
+        self.actions(s, &mut acts);
+        s.requests_left == 0
+            && acts.iter().all(|a| {
+                matches!(
+                    a,
+                    Action::ForgeSms
+                        | Action::ForgeIp(_)
+                        | Action::ReplaySms(_)
+                        | Action::ReplayIp(_)
+                        | Action::Resolve
+                )
+            })
     }
 }
 
@@ -235,6 +277,17 @@ impl Model for Ip2pModel {
             actions.extend((0..s.w.ip_log.len()).map(Action::ReplayIp));
         }
         actions.extend(s.w.b_starting.iter().map(|x| Action::ServerUp(*x)));
+        for (side, pending) in s.w.mapping.iter().enumerate() {
+            for m in pending {
+                for ok in [true, false] {
+                    actions.push(Action::MapDone {
+                        callee: side == 1,
+                        m: *m,
+                        ok,
+                    });
+                }
+            }
+        }
         for (n, _) in &s.w.a_connecting {
             if s.w.can_connect(*n) {
                 actions.push(Action::ConnectOk(*n));
@@ -308,6 +361,7 @@ impl Model for Ip2pModel {
                 let m = forged(Kind::Reply, n, app(), TransportAddr(EVIL));
                 w.forge(false, m, &attacker_key());
             }
+            Action::MapDone { callee, m, ok } => w.map_done(callee, m, ok),
         }
         Some(s)
     }
@@ -327,20 +381,10 @@ impl Model for Ip2pModel {
                 s.w.obs.forged_changes_nothing()
             }),
             Property::always("EveryRequestEnds", |m: &Ip2pModel, s: &State| {
-                let mut acts = Vec::new();
-                m.actions(s, &mut acts);
-                // quiescent: only the attacker or replays could still act, and they change nothing
-                let quiet = acts.iter().all(|a| {
-                    matches!(
-                        a,
-                        Action::ForgeSms
-                            | Action::ForgeIp(_)
-                            | Action::ReplaySms(_)
-                            | Action::ReplayIp(_)
-                            | Action::Resolve
-                    )
-                }) && s.requests_left == 0;
-                !quiet || s.w.every_request_ends()
+                !m.quiet(s) || s.w.every_request_ends()
+            }),
+            Property::always("NoLeakedMapping", |m: &Ip2pModel, s: &State| {
+                s.w.obs.no_leaked_mapping() && (!m.quiet(s) || s.w.no_mapping_left())
             }),
             Property::sometimes("Connects", |_, s: &State| {
                 s.w.issued.iter().any(|n| s.w.a.is_open(*n))
@@ -469,6 +513,15 @@ impl Narrate for Ip2pModel {
                 "A",
                 format!("forged answer for request {}", n.0),
             )),
+            Action::MapDone { callee, m, ok } => steps.push(Step::note(
+                if *callee { "B" } else { "A" },
+                format!(
+                    "mapping of port {} for {:?} {}",
+                    m.1,
+                    m.0,
+                    if *ok { "in place" } else { "failed" }
+                ),
+            )),
         }
         let new_connects = &after.w.obs.connects[before.w.obs.connects.len()..];
         for (n, to) in new_connects {
@@ -501,7 +554,7 @@ impl Narrate for Ip2pModel {
 }
 
 /// The variants `ip2p-check` knows.
-pub const VARIANTS: &[&str] = &["nonce", "no-nonce"];
+pub const VARIANTS: &[&str] = &["nonce", "no-nonce", "upnp", "stunt"];
 
 /// What each variant is expected to show.
 pub fn expectation(variant: &str, property: &str) -> Option<Expect> {
@@ -520,6 +573,7 @@ pub fn invariant_names() -> Vec<&'static str> {
         Invariant::AtMostOneSession,
         Invariant::EveryRequestEnds,
         Invariant::ForgedChangesNothing,
+        Invariant::NoLeakedMapping,
     ]
     .iter()
     .map(|i| i.name())
@@ -550,7 +604,7 @@ fn explore(variant: &str, bounds: &Bounds, addr: std::net::SocketAddr) -> Result
 pub fn spec() -> ModelSpec {
     ModelSpec {
         name: "ip2p",
-        about: "iP2P identification over SMS (B.1-B.5) on real ip2p::ip2p::Peer machines: lossy, duplicating SMS and IP, radios, attacker",
+        about: "iP2P identification over SMS (B.1-B.5; D and E behind NATs) on real ip2p::ip2p::Peer machines: lossy, duplicating SMS and IP, radios, mappings, attacker",
         variants: VARIANTS,
         ci_runs: || {
             let b = |requests, faults| Bounds {
@@ -558,7 +612,13 @@ pub fn spec() -> ModelSpec {
                 faults: Some(faults),
                 ..Bounds::default()
             };
-            vec![("nonce", b(1, 3)), ("nonce", b(2, 1)), ("no-nonce", b(2, 0))]
+            vec![
+                ("nonce", b(1, 3)),
+                ("nonce", b(2, 1)),
+                ("no-nonce", b(2, 0)),
+                ("upnp", b(1, 3)),
+                ("stunt", b(1, 3)),
+            ]
         },
         run,
         explore,

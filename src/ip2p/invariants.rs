@@ -16,11 +16,18 @@
 //!   model in its quiescent states and by the fuzz target after draining time).
 //! - **ForgedChangesNothing**: a message that fails authentication, or a replay, leaves the peer
 //!   exactly as it was (the model and the fuzz target compare the peer before and after).
+//! - **NoLeakedMapping** (steps D and E): every NAT mapping a peer asks its host for
+//!   ([`Output::Map`]) is released exactly once ([`Output::Unmap`]) — never released before it was
+//!   asked for, never asked for twice, and, once nothing can happen any more, none is left held.
+//!   The same name as the UPnP client's invariant (`spec/upnp.md`), one level up.
+//!
+//! "The callee announced" means the address the caller is told to connect to: the public one
+//! (`mapped`, E.4/D.4) when the answer carries one, else the server's own (B.4).
 
 use alloc::vec::Vec;
 
 use super::wire::{Control, Kind, Nonce};
-use super::{Event, Output};
+use super::{Event, MapKey, Output};
 use crate::addr::TransportAddr;
 
 /// The names of the invariants, as the spec and the model print them.
@@ -36,6 +43,8 @@ pub enum Invariant {
     EveryRequestEnds,
     /// See the module docs.
     ForgedChangesNothing,
+    /// See the module docs.
+    NoLeakedMapping,
 }
 
 impl Invariant {
@@ -47,6 +56,7 @@ impl Invariant {
             Invariant::AtMostOneSession => "AtMostOneSession",
             Invariant::EveryRequestEnds => "EveryRequestEnds",
             Invariant::ForgedChangesNothing => "ForgedChangesNothing",
+            Invariant::NoLeakedMapping => "NoLeakedMapping",
         }
     }
 }
@@ -70,11 +80,40 @@ pub struct Observer {
     pub connect_before_resolve: bool,
     /// A forged or replayed message changed a peer (set by the harness).
     pub forged_changed: bool,
+    /// Mappings asked for and not yet released (either peer).
+    pub held: Vec<MapKey>,
+    /// Mappings ever asked for (either peer).
+    pub mapped: Vec<MapKey>,
+    /// A mapping was asked for twice, or released without being held.
+    pub mapping_misused: bool,
 }
 
 impl Observer {
+    fn mapping(&mut self, o: &Output) {
+        match o {
+            Output::Map { key, .. } => {
+                if self.mapped.contains(key) {
+                    self.mapping_misused = true;
+                } else {
+                    self.mapped.push(*key);
+                    self.held.push(*key);
+                    self.held.sort_unstable();
+                }
+            }
+            Output::Unmap(key) => match self.held.iter().position(|k| k == key) {
+                Some(i) => {
+                    self.held.swap_remove(i);
+                    self.held.sort_unstable();
+                }
+                None => self.mapping_misused = true,
+            },
+            _ => {}
+        }
+    }
+
     /// Record one output of the caller.
     pub fn caller(&mut self, o: &Output) {
+        self.mapping(o);
         match o {
             Output::Connect { nonce, to, .. } => {
                 if !self.resolved.contains(nonce) {
@@ -99,11 +138,12 @@ impl Observer {
 
     /// Record one output of the callee.
     pub fn callee(&mut self, o: &Output) {
+        self.mapping(o);
         match o {
             Output::SendIp { payload, .. } | Output::SendSms { payload, .. } => {
                 // the callee's own message: its fields are what it announced
                 if let Ok(c) = Control::parse(payload) {
-                    if let (Kind::Reply, Some(a)) = (c.kind, c.addr) {
+                    if let (Kind::Reply, Some(a)) = (c.kind, c.mapped.or(c.addr)) {
                         if !self.announced.contains(&(c.nonce, a)) {
                             self.announced.push((c.nonce, a));
                         }
@@ -152,6 +192,18 @@ impl Observer {
         !self.forged_changed
     }
 
+    /// NoLeakedMapping, the part that holds in every state: no mapping asked for twice or
+    /// released without being held.
+    pub fn no_leaked_mapping(&self) -> bool {
+        !self.mapping_misused
+    }
+
+    /// NoLeakedMapping, the part that holds once nothing can happen any more: every mapping
+    /// asked for has been released.
+    pub fn all_mappings_released(&self) -> bool {
+        !self.mapping_misused && self.held.is_empty()
+    }
+
     /// The first invariant (other than EveryRequestEnds) that does not hold.
     pub fn violated(&self) -> Option<Invariant> {
         if !self.connect_only_to_announced() {
@@ -162,6 +214,8 @@ impl Observer {
             Some(Invariant::AtMostOneSession)
         } else if !self.forged_changes_nothing() {
             Some(Invariant::ForgedChangesNothing)
+        } else if !self.no_leaked_mapping() {
+            Some(Invariant::NoLeakedMapping)
         } else {
             None
         }

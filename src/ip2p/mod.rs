@@ -82,7 +82,7 @@ use crate::addr::TransportAddr;
 use crate::machine::Machine;
 use crate::msisdn::Msisdn;
 use crate::time::Time;
-use wire::{AppName, Control, Key, Kind, Nonce, Refusal, WireError};
+use wire::{AppName, Control, Key, Kind, Mode, Nonce, Refusal, WireError};
 
 /// The SMS application port (TS 23.040 16-bit port addressing) iP2P control messages are sent
 /// to and from, so the phone hands them to the iP2P control function and not to the user's inbox.
@@ -143,6 +143,17 @@ pub struct Config {
     pub max_sessions: usize,
     /// Most cached addresses (default 64).
     pub max_cache: usize,
+    /// How this phone makes a port reachable from outside its network: [`Mode::Direct`] (a
+    /// public address, steps B), [`Mode::Upnp`] (a port mapping on the IGD, steps E) or
+    /// [`Mode::Stunt2`] (a predicted NAT mapping and a low-TTL SYN, steps D). Default `Direct`.
+    /// [`Mode::Relay`] is not a mode a phone can make itself reachable by: a peer configured
+    /// with it fails its requests with [`Failure::Unsupported`] and refuses calls.
+    pub mode: Mode,
+    /// Give up on a mapping ([`Output::Map`]) the host has not answered this long (default 10 s).
+    pub map_timeout: Duration,
+    /// D.6: the caller waits this long after the callee's answer (whose low-TTL SYN is out by
+    /// then) before its own SYN (default 100 ms).
+    pub punch_wait: Duration,
 }
 
 impl Config {
@@ -165,7 +176,16 @@ impl Config {
             max_requests: 16,
             max_sessions: 8,
             max_cache: 64,
+            mode: Mode::Direct,
+            map_timeout: Duration::from_secs(10),
+            punch_wait: Duration::from_millis(100),
         }
+    }
+
+    /// Make ports reachable by `mode` (see [`Config::mode`]).
+    pub fn with_mode(mut self, mode: Mode) -> Config {
+        self.mode = mode;
+        self
     }
 
     /// Also know `peer`, sharing `key` with it.
@@ -191,6 +211,48 @@ pub struct SessionId {
     pub peer: Msisdn,
     /// The caller's request.
     pub nonce: Nonce,
+}
+
+/// What a NAT mapping is for: a request (the caller's PortA) or a session (the callee's PortB).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum MapKey {
+    /// The caller's request.
+    Request(Nonce),
+    /// The callee's session.
+    Session(SessionId),
+}
+
+/// A public transport address the host obtained for a local port (E.1/E.3: the IGD's port
+/// mapping; D.1/D.3: the prediction server's forecast).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Mapping {
+    /// The public address (IPA:PortA or IPB:PortB).
+    pub public: TransportAddr,
+    /// STUNT #2: the TTL of the callee's low-TTL SYN, from the measured hop count.
+    pub ttl: Option<u8>,
+}
+
+/// Why the host could not obtain a mapping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum MapFailure {
+    /// No IGD answered discovery, or no prediction server answered.
+    #[error("no gateway or prediction server answered")]
+    NoGateway,
+    /// The IGD refused the mapping (its UPnP error code).
+    #[error("the gateway refused the mapping (UPnP error {0})")]
+    Refused(u16),
+    /// The NAT's mappings cannot be predicted (symmetric, random ports).
+    #[error("the NAT's port mappings are unpredictable")]
+    Unpredictable,
+    /// The host did not answer within [`Config::map_timeout`].
+    #[error("no mapping in time")]
+    Timeout,
+    /// Anything else the host met (I/O, malformed answers).
+    #[error("the mapping failed")]
+    Other,
 }
 
 /// Everything that can happen to a peer.
@@ -246,6 +308,13 @@ pub enum Input {
     Connected(Nonce),
     /// B.5: the connection of request `nonce` failed.
     ConnectFailed(Nonce),
+    /// E.1/E.3, D.1/D.3: the answer to [`Output::Map`].
+    Mapped {
+        /// The request or session it was for.
+        key: MapKey,
+        /// The public address, or why there is none.
+        result: Result<Mapping, MapFailure>,
+    },
 }
 
 /// What a peer asks of its host or tells its application.
@@ -303,6 +372,34 @@ pub enum Output {
         /// PortA.
         from_port: u16,
     },
+    /// E.1/E.3, D.1/D.3: make local port `port` reachable by `mode` (UPnP: AddPortMapping on the
+    /// IGD; STUNT #2: reserve the port and ask the prediction server); answer with
+    /// [`Input::Mapped`]. Every `Map` is followed by exactly one [`Output::Unmap`] for its key.
+    Map {
+        /// The request or session it is for.
+        key: MapKey,
+        /// How.
+        mode: Mode,
+        /// The local port (PortA or PortB).
+        port: u16,
+    },
+    /// The request or session of `key` is over: delete its port mapping (UPnP
+    /// DeletePortMapping) or release the reserved port. Also sent when the mapping failed or is
+    /// still in progress; the host then deletes whatever it obtains.
+    Unmap(MapKey),
+    /// D.5 (callee, STUNT #2): send a SYN from local port `from_port` to the caller's public
+    /// address `to` with IP TTL `ttl` (enough to cross our NAT, too little to reach the caller's),
+    /// then accept the caller's connection on that port (by simultaneous open or by the server).
+    Punch {
+        /// The session.
+        session: SessionId,
+        /// PortB.
+        from_port: u16,
+        /// IPA:PortA.
+        to: TransportAddr,
+        /// The TTL for the SYN (`None`: the host's default).
+        ttl: Option<u8>,
+    },
     /// Tell the application.
     Event(Event),
 }
@@ -335,6 +432,12 @@ pub enum Failure {
     /// Callee: the server application could not be started.
     #[error("the server application could not be started")]
     ServerFailed,
+    /// No public mapping for the port (E.1/E.3, D.1/D.3).
+    #[error("no NAT mapping: {0}")]
+    MapFailed(MapFailure),
+    /// This peer's configured mode cannot carry a connection ([`Mode::Relay`]).
+    #[error("the configured mode cannot carry a connection")]
+    Unsupported,
 }
 
 /// What a peer tells its application.
@@ -496,12 +599,16 @@ enum Radio {
 enum ReqState {
     /// Waiting for the radio; `cached` holds an address from the cache.
     WaitRadio { cached: Option<TransportAddr> },
+    /// E.1/D.1: `Map` is out for PortA; the host answers by `deadline`.
+    WaitMapping { deadline: Time },
     /// B.2 done: the SMS is out, `attempts` sent.
     WaitAnswer {
         attempts: u8,
         deadline: Time,
         sms: Vec<u8>,
     },
+    /// D.6: the answer came; connect to `to` at `at` (B's low-TTL SYN is out by then).
+    Punching { to: TransportAddr, at: Time },
     /// B.5 in progress.
     Connecting { to: TransportAddr, deadline: Time },
     /// Connected.
@@ -515,6 +622,8 @@ struct Request {
     port: u16,
     seq: u32,
     state: ReqState,
+    /// A `Map` went out for this request (so an `Unmap` must follow).
+    mapped: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -522,6 +631,11 @@ enum SessState {
     WaitRadio,
     /// `StartServer` is out; the host answers by `deadline`.
     WaitServer {
+        deadline: Time,
+    },
+    /// E.3/D.3: the server listens on `port`; `Map` is out, answered by `deadline`.
+    WaitMapping {
+        port: u16,
         deadline: Time,
     },
     /// B.4 done: the answer is out; re-sent if the request is repeated.
@@ -536,8 +650,13 @@ enum SessState {
 struct Session {
     app: AppName,
     seq: u32,
+    /// Where the caller can be reached: its public address if it sent one, else its own.
     caller: TransportAddr,
+    /// D.4: the caller is behind a NAT that lets nothing in (STUNT #2): answer by SMS.
+    answer_by_sms: bool,
     state: SessState,
+    /// A `Map` went out for this session (so an `Unmap` must follow).
+    mapped: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -691,6 +810,7 @@ impl Peer {
                 port,
                 seq,
                 state: ReqState::WaitRadio { cached },
+                mapped: false,
             },
         );
         match self.radio {
@@ -703,14 +823,13 @@ impl Peer {
 
     /// The radio is up: send the SMS of a waiting request (B.2), or connect to a cached address.
     fn start_request(&mut self, now: Time, nonce: Nonce, ip: IpAddr) {
-        let me = self.config.me;
         let Some(r) = self.requests.get(&nonce) else {
             return;
         };
         let ReqState::WaitRadio { cached } = r.state else {
             return;
         };
-        let (peer, app, port, seq) = (r.peer, r.app, r.port, r.seq);
+        let (peer, app, port) = (r.peer, r.app, r.port);
         if let Some(addr) = cached {
             self.event(Event::Resolved {
                 nonce,
@@ -722,15 +841,43 @@ impl Peer {
             self.connect(now, nonce, addr);
             return;
         }
+        match self.config.mode {
+            Mode::Direct => self.send_request(now, nonce, ip, None),
+            Mode::Relay => self.fail_request(nonce, Failure::Unsupported),
+            mode @ (Mode::Upnp | Mode::Stunt2) => {
+                // E.1 / D.1: a public address for PortA first
+                let deadline = now + self.config.map_timeout;
+                if let Some(r) = self.requests.get_mut(&nonce) {
+                    r.state = ReqState::WaitMapping { deadline };
+                    r.mapped = true;
+                }
+                self.out.push_back(Output::Map {
+                    key: MapKey::Request(nonce),
+                    mode,
+                    port,
+                });
+            }
+        }
+    }
+
+    /// B.2 / E.2 / D.2: the control message by SMS (with PortA's public address when mapped),
+    /// then listen on PortA.
+    fn send_request(&mut self, now: Time, nonce: Nonce, ip: IpAddr, mapped: Option<Mapping>) {
+        let me = self.config.me;
+        let Some(r) = self.requests.get(&nonce) else {
+            return;
+        };
+        let (peer, app, port, seq) = (r.peer, r.app, r.port, r.seq);
         let Ok(key) = self.key(&peer) else { return };
+        let mode = (self.config.mode != Mode::Direct).then_some(self.config.mode);
         let sms = Control {
             kind: Kind::Request,
             nonce,
             seq,
             app,
             addr: Some(TransportAddr(SocketAddr::new(ip, port))),
-            mapped: None,
-            mode: None,
+            mapped: mapped.map(|m| m.public),
+            mode,
         }
         .encode(key, &me, &peer);
         self.out.push_back(Output::SendSms {
@@ -766,12 +913,7 @@ impl Peer {
     /// End request `nonce` with `error` (and stop listening if it was).
     fn fail_request(&mut self, nonce: Nonce, error: Failure) {
         if let Some(r) = self.requests.remove(&nonce) {
-            if matches!(r.state, ReqState::WaitAnswer { .. }) {
-                self.out.push_back(Output::StopListening {
-                    nonce,
-                    port: r.port,
-                });
-            }
+            self.release_request(nonce, &r);
             if matches!(error, Failure::ConnectFailed | Failure::ConnectTimeout) {
                 self.cache.remove(&(r.peer, r.app));
             }
@@ -780,6 +922,19 @@ impl Peer {
                 peer: r.peer,
                 error,
             });
+        }
+    }
+
+    /// What a request holds when it goes: the answer listener, the mapping.
+    fn release_request(&mut self, nonce: Nonce, r: &Request) {
+        if matches!(r.state, ReqState::WaitAnswer { .. }) {
+            self.out.push_back(Output::StopListening {
+                nonce,
+                port: r.port,
+            });
+        }
+        if r.mapped {
+            self.out.push_back(Output::Unmap(MapKey::Request(nonce)));
         }
     }
 
@@ -830,12 +985,15 @@ impl Peer {
         }
         match (&r.state, msg.kind) {
             (ReqState::WaitAnswer { .. }, Kind::Reply) => {
+                // E.4 / D.4: the callee's public address when it has one, else its own (B.4)
                 let addr = msg
-                    .addr
+                    .mapped
+                    .or(msg.addr)
                     .ok_or(Error::Mismatch("answer without an address"))?;
                 let (peer, app, port) = (r.peer, r.app, r.port);
                 self.out.push_back(Output::StopListening { nonce, port });
-                if self.config.cache_ttl > Duration::ZERO {
+                // a STUNT #2 address is good for one punched connection only: never cached
+                if self.config.cache_ttl > Duration::ZERO && msg.mode != Some(Mode::Stunt2) {
                     if self.cache.len() >= self.config.max_cache
                         && !self.cache.contains_key(&(peer, app))
                     {
@@ -855,18 +1013,31 @@ impl Peer {
                     addr,
                     cached: false,
                 });
-                self.connect(now, nonce, addr);
+                if msg.mode == Some(Mode::Stunt2) {
+                    // D.6: wait until the callee's low-TTL SYN has opened NAT-B, then SYN
+                    let at = now + self.config.punch_wait;
+                    if let Some(r) = self.requests.get_mut(&nonce) {
+                        r.state = ReqState::Punching { to: addr, at };
+                    }
+                } else {
+                    self.connect(now, nonce, addr);
+                }
                 Ok(())
             }
             (ReqState::WaitAnswer { .. }, Kind::Refuse(why)) => {
                 self.fail_request(nonce, Failure::Refused(why));
                 Ok(())
             }
-            (ReqState::Connecting { .. } | ReqState::Open { .. }, _) => {
+            (
+                ReqState::Punching { .. } | ReqState::Connecting { .. } | ReqState::Open { .. },
+                _,
+            ) => {
                 self.stats.duplicate_answers += 1;
                 Ok(())
             }
-            (ReqState::WaitRadio { .. }, _) => Err(Error::NoSuchRequest(nonce)),
+            (ReqState::WaitRadio { .. } | ReqState::WaitMapping { .. }, _) => {
+                Err(Error::NoSuchRequest(nonce))
+            }
             (_, Kind::Request) => Err(Error::Unexpected("request")),
         }
     }
@@ -891,9 +1062,15 @@ impl Peer {
                 if s.seq == msg.seq && s.app == msg.app {
                     self.stats.retransmissions_answered += 1;
                     if let SessState::Serving { answer, .. } = &s.state {
-                        let to = s.caller;
                         let payload = answer.clone();
-                        self.out.push_back(Output::SendIp { to, payload });
+                        self.out.push_back(if s.answer_by_sms {
+                            Output::SendSms { to: from, payload }
+                        } else {
+                            Output::SendIp {
+                                to: s.caller,
+                                payload,
+                            }
+                        });
                     }
                     return Ok(());
                 }
@@ -904,14 +1081,19 @@ impl Peer {
                 seq: msg.seq,
             });
         }
+        // B.2: the caller's own address; E.2/D.2: also its public one, which is where it can be
+        // reached (and, for STUNT #2, where the low-TTL SYN goes)
         let caller = msg
-            .addr
+            .mapped
+            .or(msg.addr)
             .ok_or(Error::Mismatch("request without an address"))?;
         if let Some(p) = self.peers.get_mut(&from) {
             p.window.insert(msg.seq);
         }
         let refusal = if !self.config.apps.contains(&msg.app) {
             Some(Refusal::UnknownApp)
+        } else if self.config.mode == Mode::Relay {
+            Some(Refusal::Unreachable)
         } else if self.sessions.len() >= self.config.max_sessions
             || self.sessions.contains_key(&session)
         {
@@ -938,7 +1120,9 @@ impl Peer {
                 app: msg.app,
                 seq: msg.seq,
                 caller,
+                answer_by_sms: msg.mode == Some(Mode::Stunt2),
                 state: SessState::WaitRadio,
+                mapped: false,
             },
         );
         self.event(Event::Incoming {
@@ -966,10 +1150,157 @@ impl Peer {
 
     fn end_session(&mut self, session: SessionId, error: Failure) {
         if let Some(s) = self.sessions.remove(&session) {
-            if !matches!(s.state, SessState::WaitRadio) {
-                self.out.push_back(Output::StopServer(session));
-            }
+            self.release_session(session, &s);
             self.event(Event::SessionFailed { session, error });
+        }
+    }
+
+    /// What a session holds when it goes: the server, the mapping.
+    fn release_session(&mut self, session: SessionId, s: &Session) {
+        if !matches!(s.state, SessState::WaitRadio) {
+            self.out.push_back(Output::StopServer(session));
+        }
+        if s.mapped {
+            self.out.push_back(Output::Unmap(MapKey::Session(session)));
+        }
+    }
+
+    /// The server of `session` listens on `port`: make it reachable (E.3/D.3) or answer (B.4).
+    fn server_listening(&mut self, now: Time, session: SessionId, port: u16) -> Result<(), Error> {
+        let ip = self.ip().ok_or(Error::NotWaiting("attached radio"))?;
+        let mode = self.config.mode;
+        let deadline = now + self.config.map_timeout;
+        let s = self
+            .sessions
+            .get_mut(&session)
+            .filter(|s| matches!(s.state, SessState::WaitServer { .. }))
+            .ok_or(Error::NotWaiting("session"))?;
+        match mode {
+            Mode::Upnp | Mode::Stunt2 => {
+                s.state = SessState::WaitMapping { port, deadline };
+                s.mapped = true;
+                self.out.push_back(Output::Map {
+                    key: MapKey::Session(session),
+                    mode,
+                    port,
+                });
+                Ok(())
+            }
+            Mode::Direct | Mode::Relay => self.send_answer(now, session, ip, port, None),
+        }
+    }
+
+    /// B.4 / E.4 over IP to the caller; D.4 by SMS (the caller's NAT lets nothing in).
+    fn send_answer(
+        &mut self,
+        now: Time,
+        session: SessionId,
+        ip: IpAddr,
+        port: u16,
+        mapped: Option<Mapping>,
+    ) -> Result<(), Error> {
+        let me = self.config.me;
+        let mode = (self.config.mode != Mode::Direct).then_some(self.config.mode);
+        let s = self
+            .sessions
+            .get(&session)
+            .ok_or(Error::NotWaiting("session"))?;
+        let answer = Control {
+            kind: Kind::Reply,
+            nonce: session.nonce,
+            seq: s.seq,
+            app: s.app,
+            addr: Some(TransportAddr(SocketAddr::new(ip, port))),
+            mapped: mapped.map(|m| m.public),
+            mode,
+        }
+        .encode(self.key(&session.peer)?, &me, &session.peer);
+        let (caller, by_sms) = (s.caller, s.answer_by_sms);
+        self.out.push_back(if by_sms {
+            Output::SendSms {
+                to: session.peer,
+                payload: answer.clone(),
+            }
+        } else {
+            Output::SendIp {
+                to: caller,
+                payload: answer.clone(),
+            }
+        });
+        if self.config.mode == Mode::Stunt2 {
+            // D.5: open NAT-B toward the caller's public address without reaching NAT-A
+            self.out.push_back(Output::Punch {
+                session,
+                from_port: port,
+                to: caller,
+                ttl: mapped.and_then(|m| m.ttl),
+            });
+        }
+        if let Some(s) = self.sessions.get_mut(&session) {
+            s.state = SessState::Serving {
+                answer,
+                deadline: now + self.config.serve_timeout,
+            };
+        }
+        Ok(())
+    }
+
+    /// The callee cannot be reached: tell the caller by SMS (so it fails now, not after its
+    /// time-outs) and end the session.
+    fn unreachable(&mut self, session: SessionId, why: MapFailure) {
+        let me = self.config.me;
+        if let (Some(s), Ok(key)) = (self.sessions.get(&session), self.key(&session.peer)) {
+            let payload = Control {
+                kind: Kind::Refuse(Refusal::Unreachable),
+                nonce: session.nonce,
+                seq: s.seq,
+                app: s.app,
+                addr: None,
+                mapped: None,
+                mode: None,
+            }
+            .encode(key, &me, &session.peer);
+            self.out.push_back(Output::SendSms {
+                to: session.peer,
+                payload,
+            });
+        }
+        self.end_session(session, Failure::MapFailed(why));
+    }
+
+    /// The host's answer to `Map`.
+    fn mapped(
+        &mut self,
+        now: Time,
+        key: MapKey,
+        result: Result<Mapping, MapFailure>,
+    ) -> Result<(), Error> {
+        let ip = self.ip().ok_or(Error::NotWaiting("attached radio"))?;
+        match key {
+            MapKey::Request(nonce) => {
+                match self.requests.get(&nonce).map(|r| &r.state) {
+                    Some(ReqState::WaitMapping { .. }) => {}
+                    _ => return Err(Error::NotWaiting("mapping")),
+                }
+                match result {
+                    Ok(m) => self.send_request(now, nonce, ip, Some(m)),
+                    Err(why) => self.fail_request(nonce, Failure::MapFailed(why)),
+                }
+                Ok(())
+            }
+            MapKey::Session(session) => {
+                let port = match self.sessions.get(&session).map(|s| &s.state) {
+                    Some(SessState::WaitMapping { port, .. }) => *port,
+                    _ => return Err(Error::NotWaiting("mapping")),
+                };
+                match result {
+                    Ok(m) => self.send_answer(now, session, ip, port, Some(m)),
+                    Err(why) => {
+                        self.unreachable(session, why);
+                        Ok(())
+                    }
+                }
+            }
         }
     }
 
@@ -1041,12 +1372,7 @@ impl Peer {
                     .requests
                     .remove(&nonce)
                     .ok_or(Error::NotWaiting("request"))?;
-                if matches!(r.state, ReqState::WaitAnswer { .. }) {
-                    self.out.push_back(Output::StopListening {
-                        nonce,
-                        port: r.port,
-                    });
-                }
+                self.release_request(nonce, &r);
                 Ok(())
             }
             Input::CloseSession(session) => {
@@ -1054,9 +1380,7 @@ impl Peer {
                     .sessions
                     .remove(&session)
                     .ok_or(Error::NotWaiting("session"))?;
-                if !matches!(s.state, SessState::WaitRadio) {
-                    self.out.push_back(Output::StopServer(session));
-                }
+                self.release_session(session, &s);
                 Ok(())
             }
             Input::Sms { from, payload } => {
@@ -1085,37 +1409,8 @@ impl Peer {
                 }
                 Ok(())
             }
-            Input::ServerListening { session, port } => {
-                let ip = self.ip().ok_or(Error::NotWaiting("attached radio"))?;
-                let me = self.config.me;
-                let s = self
-                    .sessions
-                    .get(&session)
-                    .filter(|s| matches!(s.state, SessState::WaitServer { .. }))
-                    .ok_or(Error::NotWaiting("session"))?;
-                let answer = Control {
-                    kind: Kind::Reply,
-                    nonce: session.nonce,
-                    seq: s.seq,
-                    app: s.app,
-                    addr: Some(TransportAddr(SocketAddr::new(ip, port))),
-                    mapped: None,
-                    mode: None,
-                }
-                .encode(self.key(&session.peer)?, &me, &session.peer);
-                let to = s.caller;
-                self.out.push_back(Output::SendIp {
-                    to,
-                    payload: answer.clone(),
-                });
-                if let Some(s) = self.sessions.get_mut(&session) {
-                    s.state = SessState::Serving {
-                        answer,
-                        deadline: now + self.config.serve_timeout,
-                    };
-                }
-                Ok(())
-            }
+            Input::ServerListening { session, port } => self.server_listening(now, session, port),
+            Input::Mapped { key, result } => self.mapped(now, key, result),
             Input::ServerFailed(session) => {
                 if !self.sessions.contains_key(&session) {
                     return Err(Error::NotWaiting("session"));
@@ -1182,15 +1477,16 @@ impl Machine for Peer {
             Radio::Off => None,
         };
         let reqs = self.requests.values().filter_map(|r| match r.state {
-            ReqState::WaitAnswer { deadline, .. } | ReqState::Connecting { deadline, .. } => {
-                Some(deadline)
-            }
+            ReqState::WaitAnswer { deadline, .. }
+            | ReqState::Connecting { deadline, .. }
+            | ReqState::WaitMapping { deadline }
+            | ReqState::Punching { at: deadline, .. } => Some(deadline),
             _ => None,
         });
         let sess = self.sessions.values().filter_map(|s| match s.state {
-            SessState::Serving { deadline, .. } | SessState::WaitServer { deadline } => {
-                Some(deadline)
-            }
+            SessState::Serving { deadline, .. }
+            | SessState::WaitServer { deadline }
+            | SessState::WaitMapping { deadline, .. } => Some(deadline),
             _ => None,
         });
         radio.into_iter().chain(reqs).chain(sess).min()
@@ -1211,16 +1507,18 @@ impl Machine for Peer {
             }
             _ => {}
         }
-        let due: Vec<Nonce> =
-            self.requests
-                .iter()
-                .filter(|(_, r)| match r.state {
-                    ReqState::WaitAnswer { deadline, .. }
-                    | ReqState::Connecting { deadline, .. } => deadline <= now,
-                    _ => false,
-                })
-                .map(|(n, _)| *n)
-                .collect();
+        let due: Vec<Nonce> = self
+            .requests
+            .iter()
+            .filter(|(_, r)| match r.state {
+                ReqState::WaitAnswer { deadline, .. }
+                | ReqState::Connecting { deadline, .. }
+                | ReqState::WaitMapping { deadline }
+                | ReqState::Punching { at: deadline, .. } => deadline <= now,
+                _ => false,
+            })
+            .map(|(n, _)| *n)
+            .collect();
         for n in due {
             let max = self.config.sms_attempts;
             let Some(r) = self.requests.get_mut(&n) else {
@@ -1242,6 +1540,13 @@ impl Machine for Peer {
                     let a = *attempts;
                     self.fail_request(n, Failure::NoAnswer(a));
                 }
+                ReqState::WaitMapping { .. } => {
+                    self.fail_request(n, Failure::MapFailed(MapFailure::Timeout))
+                }
+                ReqState::Punching { to, .. } => {
+                    let to = *to;
+                    self.connect(now, n, to);
+                }
                 _ => self.fail_request(n, Failure::ConnectTimeout),
             }
         }
@@ -1255,11 +1560,17 @@ impl Machine for Peer {
                 SessState::WaitServer { deadline } if deadline <= now => {
                     Some((*k, Failure::ServerFailed))
                 }
+                SessState::WaitMapping { deadline, .. } if deadline <= now => {
+                    Some((*k, Failure::MapFailed(MapFailure::Timeout)))
+                }
                 _ => None,
             })
             .collect();
         for (s, why) in due {
-            self.end_session(s, why);
+            match why {
+                Failure::MapFailed(f) => self.unreachable(s, f),
+                _ => self.end_session(s, why),
+            }
         }
         self.settle_radio(now);
     }

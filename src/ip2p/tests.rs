@@ -159,6 +159,331 @@ fn public_to_public_b1_to_b5() {
     assert_eq!(bob.poll_timeout(), None);
 }
 
+fn nat_pair(ma: Mode, mb: Mode) -> (Peer, Peer) {
+    (
+        Peer::new(Config::new(a()).with_peer(b(), key()).with_mode(ma)),
+        Peer::new(
+            Config::new(b())
+                .with_peer(a(), key())
+                .with_app(ftp())
+                .with_mode(mb),
+        ),
+    )
+}
+
+fn public(s: &str) -> TransportAddr {
+    s.parse().unwrap()
+}
+
+/// Run the callee from the request SMS to its `Map`; returns the session.
+fn callee_until_map(bob: &mut Peer, now: Time, sms: Vec<u8>, port: u16, mode: Mode) -> SessionId {
+    bob.handle(
+        now,
+        Input::Sms {
+            from: a(),
+            payload: sms,
+        },
+    )
+    .unwrap();
+    assert!(drain(bob).contains(&Output::ActivateBroadband));
+    bob.handle(now, Input::BroadbandUp { ip: ip_b() }).unwrap();
+    let session = drain(bob)
+        .into_iter()
+        .find_map(|o| match o {
+            Output::StartServer { session, .. } => Some(session),
+            _ => None,
+        })
+        .expect("StartServer");
+    bob.handle(now, Input::ServerListening { session, port })
+        .unwrap();
+    let outs = drain(bob);
+    assert_eq!(
+        outs,
+        vec![Output::Map {
+            key: MapKey::Session(session),
+            mode,
+            port
+        }],
+        "E.3/D.3: the callee maps PortB before it answers"
+    );
+    session
+}
+
+#[test]
+fn upnp_e1_to_e5() {
+    let (mut alice, mut bob) = nat_pair(Mode::Upnp, Mode::Upnp);
+    alice.handle(T0, Input::BroadbandUp { ip: ip_a() }).unwrap();
+    // E.1: a mapping for PortA before any SMS
+    let outs = resolve(&mut alice, T0, 1);
+    assert_eq!(
+        outs,
+        vec![Output::Map {
+            key: MapKey::Request(Nonce(1)),
+            mode: Mode::Upnp,
+            port: 40000
+        }]
+    );
+    let pub_a = public("80.100.1.1:40000");
+    alice
+        .handle(
+            T0,
+            Input::Mapped {
+                key: MapKey::Request(Nonce(1)),
+                result: Ok(Mapping {
+                    public: pub_a,
+                    ttl: None,
+                }),
+            },
+        )
+        .unwrap();
+    // E.2: the SMS carries IPA:PortA; then listen on PortA
+    let outs = drain(&mut alice);
+    let sms = sms_of(&outs);
+    assert_eq!(sms.len(), 1);
+    assert!(outs.contains(&Output::Listen {
+        nonce: Nonce(1),
+        port: 40000
+    }));
+    let req = Control::decode(&sms[0], &key(), &a(), &b()).unwrap();
+    assert_eq!(req.mapped, Some(pub_a));
+    assert_eq!(req.mode, Some(Mode::Upnp));
+    // E.3: B maps PortB
+    let session = callee_until_map(&mut bob, T0, sms[0].clone(), 2121, Mode::Upnp);
+    let pub_b = public("80.100.2.1:2121");
+    bob.handle(
+        T0,
+        Input::Mapped {
+            key: MapKey::Session(session),
+            result: Ok(Mapping {
+                public: pub_b,
+                ttl: None,
+            }),
+        },
+    )
+    .unwrap();
+    // E.4: over IP to A's public address (through A's mapping)
+    let outs = drain(&mut bob);
+    let to = outs.iter().find_map(|o| match o {
+        Output::SendIp { to, .. } => Some(*to),
+        _ => None,
+    });
+    assert_eq!(to, Some(pub_a));
+    assert!(!outs.iter().any(|o| matches!(o, Output::Punch { .. })));
+    let answer = ip_of(&outs).remove(0);
+    alice.handle(T0, Input::Ip { payload: answer }).unwrap();
+    // E.5: connect to IPB:PortB at once
+    let outs = drain(&mut alice);
+    assert!(outs.contains(&Output::Connect {
+        nonce: Nonce(1),
+        to: pub_b,
+        from_port: 40000
+    }));
+    alice.handle(T0, Input::Connected(Nonce(1))).unwrap();
+    bob.handle(T0, Input::Accepted(session)).unwrap();
+    drain(&mut alice);
+    drain(&mut bob);
+    // nothing leaks: both mappings are released when the two ends close
+    alice.handle(T0, Input::CloseRequest(Nonce(1))).unwrap();
+    assert!(drain(&mut alice).contains(&Output::Unmap(MapKey::Request(Nonce(1)))));
+    bob.handle(T0, Input::CloseSession(session)).unwrap();
+    let outs = drain(&mut bob);
+    assert!(outs.contains(&Output::Unmap(MapKey::Session(session))));
+    assert!(outs.contains(&Output::StopServer(session)));
+}
+
+#[test]
+fn stunt_d1_to_d6() {
+    let (mut alice, mut bob) = nat_pair(Mode::Stunt2, Mode::Stunt2);
+    alice.handle(T0, Input::BroadbandUp { ip: ip_a() }).unwrap();
+    resolve(&mut alice, T0, 7);
+    let pub_a = public("80.100.1.1:40000");
+    alice
+        .handle(
+            T0,
+            Input::Mapped {
+                key: MapKey::Request(Nonce(7)),
+                result: Ok(Mapping {
+                    public: pub_a,
+                    ttl: Some(2),
+                }),
+            },
+        )
+        .unwrap();
+    let sms = sms_of(&drain(&mut alice)).remove(0); // D.2
+    let session = callee_until_map(&mut bob, T0, sms, 2121, Mode::Stunt2); // D.3
+    let pub_b = public("80.100.2.1:2121");
+    bob.handle(
+        T0,
+        Input::Mapped {
+            key: MapKey::Session(session),
+            result: Ok(Mapping {
+                public: pub_b,
+                ttl: Some(2),
+            }),
+        },
+    )
+    .unwrap();
+    let outs = drain(&mut bob);
+    // D.4 by SMS (A's NAT lets nothing in), D.5 the low-TTL SYN toward IPA:PortA
+    assert!(ip_of(&outs).is_empty(), "no answer over IP behind STUNT");
+    let reply = sms_of(&outs);
+    assert_eq!(reply.len(), 1);
+    assert!(outs.contains(&Output::Punch {
+        session,
+        from_port: 2121,
+        to: pub_a,
+        ttl: Some(2)
+    }));
+    let t1 = T0 + Duration::from_secs(3);
+    alice
+        .handle(
+            t1,
+            Input::Sms {
+                from: b(),
+                payload: reply[0].clone(),
+            },
+        )
+        .unwrap();
+    // D.6: resolved at once, but the SYN waits `punch_wait`
+    let outs = drain(&mut alice);
+    assert!(outs
+        .iter()
+        .any(|o| matches!(o, Output::Event(Event::Resolved { addr, .. }) if *addr == pub_b)));
+    assert!(!outs.iter().any(|o| matches!(o, Output::Connect { .. })));
+    let wait = alice.config().punch_wait;
+    assert_eq!(alice.poll_timeout(), Some(t1 + wait));
+    alice.handle_timeout(t1 + wait);
+    assert_eq!(
+        drain(&mut alice),
+        vec![Output::Connect {
+            nonce: Nonce(7),
+            to: pub_b,
+            from_port: 40000
+        }]
+    );
+}
+
+#[test]
+fn failed_mappings_end_cleanly_and_release() {
+    // the caller: no IGD → the request fails with the reason, and the mapping is released
+    let (mut alice, mut bob) = nat_pair(Mode::Upnp, Mode::Stunt2);
+    alice.handle(T0, Input::BroadbandUp { ip: ip_a() }).unwrap();
+    resolve(&mut alice, T0, 1);
+    alice
+        .handle(
+            T0,
+            Input::Mapped {
+                key: MapKey::Request(Nonce(1)),
+                result: Err(MapFailure::NoGateway),
+            },
+        )
+        .unwrap();
+    let outs = drain(&mut alice);
+    assert!(outs.contains(&Output::Unmap(MapKey::Request(Nonce(1)))));
+    assert!(outs.iter().any(|o| matches!(
+        o,
+        Output::Event(Event::Failed {
+            error: Failure::MapFailed(MapFailure::NoGateway),
+            ..
+        })
+    )));
+    assert!(sms_of(&outs).is_empty(), "no SMS without a mapping");
+    // a late answer to that Map is rejected and changes nothing
+    let before = alice.clone();
+    assert!(alice
+        .handle(
+            T0,
+            Input::Mapped {
+                key: MapKey::Request(Nonce(1)),
+                result: Err(MapFailure::Timeout),
+            },
+        )
+        .is_err());
+    assert_eq!(alice, before);
+
+    // the callee: unpredictable NAT → refusal by SMS, session over, mapping released
+    resolve(&mut alice, T0, 2);
+    alice
+        .handle(
+            T0,
+            Input::Mapped {
+                key: MapKey::Request(Nonce(2)),
+                result: Ok(Mapping {
+                    public: public("80.100.1.1:40000"),
+                    ttl: None,
+                }),
+            },
+        )
+        .unwrap();
+    let sms = sms_of(&drain(&mut alice)).remove(0);
+    let session = callee_until_map(&mut bob, T0, sms, 2121, Mode::Stunt2);
+    bob.handle(
+        T0,
+        Input::Mapped {
+            key: MapKey::Session(session),
+            result: Err(MapFailure::Unpredictable),
+        },
+    )
+    .unwrap();
+    let outs = drain(&mut bob);
+    assert!(outs.contains(&Output::Unmap(MapKey::Session(session))));
+    assert!(outs.contains(&Output::StopServer(session)));
+    let refusal = sms_of(&outs).remove(0);
+    alice
+        .handle(
+            T0,
+            Input::Sms {
+                from: b(),
+                payload: refusal,
+            },
+        )
+        .unwrap();
+    let outs = drain(&mut alice);
+    assert!(outs.iter().any(|o| matches!(
+        o,
+        Output::Event(Event::Failed {
+            error: Failure::Refused(Refusal::Unreachable),
+            ..
+        })
+    )));
+    assert!(outs.contains(&Output::Unmap(MapKey::Request(Nonce(2)))));
+    assert_eq!(alice.requests(), 0);
+    assert_eq!(bob.sessions(), 0);
+}
+
+#[test]
+fn a_mapping_the_host_never_answers_times_out() {
+    let (mut alice, _) = nat_pair(Mode::Upnp, Mode::Upnp);
+    alice.handle(T0, Input::BroadbandUp { ip: ip_a() }).unwrap();
+    resolve(&mut alice, T0, 1);
+    let deadline = alice.poll_timeout().expect("a deadline on the mapping");
+    assert_eq!(deadline, T0 + alice.config().map_timeout);
+    alice.handle_timeout(deadline);
+    let outs = drain(&mut alice);
+    assert!(outs.contains(&Output::Unmap(MapKey::Request(Nonce(1)))));
+    assert!(outs.iter().any(|o| matches!(
+        o,
+        Output::Event(Event::Failed {
+            error: Failure::MapFailed(MapFailure::Timeout),
+            ..
+        })
+    )));
+}
+
+#[test]
+fn relay_mode_is_refused_not_pretended() {
+    let (mut alice, _) = nat_pair(Mode::Relay, Mode::Direct);
+    alice.handle(T0, Input::BroadbandUp { ip: ip_a() }).unwrap();
+    let outs = resolve(&mut alice, T0, 1);
+    assert!(outs.iter().any(|o| matches!(
+        o,
+        Output::Event(Event::Failed {
+            error: Failure::Unsupported,
+            ..
+        })
+    )));
+}
+
 #[test]
 fn lost_sms_is_resent_then_fails_with_no_answer() {
     let (mut alice, _) = pair();

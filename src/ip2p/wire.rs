@@ -27,7 +27,7 @@
 //! | | 7 or 19 | address (if flagged): family 4 or 6, the IP address (4 or 16 octets), port (2, big-endian) |
 //! | | 7 or 19 | mapping (if flagged): the public address of a NAT mapping whose private side is the address |
 //! | | 1 | mode (if flagged): 0 direct, 1 UPnP IGD, 2 STUNT #2, 3 relay |
-//! | | 1 | refusal reason (Refuse only): 1 unknown application, 2 busy, 3 declined |
+//! | | 1 | refusal reason (Refuse only): 1 unknown application, 2 busy, 3 declined, 4 unreachable (no mapping) |
 //! | end − 16 | 16 | tag |
 //!
 //! The longest message (32-octet name, two IPv6 addresses, mode) is 103 octets.
@@ -239,6 +239,8 @@ pub enum Refusal {
     Busy,
     /// The callee's user or policy declined.
     Declined,
+    /// The callee could not make its server reachable (no IGD mapping, unpredictable NAT).
+    Unreachable,
 }
 
 impl Refusal {
@@ -247,6 +249,7 @@ impl Refusal {
             Refusal::UnknownApp => 1,
             Refusal::Busy => 2,
             Refusal::Declined => 3,
+            Refusal::Unreachable => 4,
         }
     }
     fn from_code(c: u8) -> Option<Refusal> {
@@ -254,6 +257,7 @@ impl Refusal {
             1 => Refusal::UnknownApp,
             2 => Refusal::Busy,
             3 => Refusal::Declined,
+            4 => Refusal::Unreachable,
             _ => return None,
         })
     }

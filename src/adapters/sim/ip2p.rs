@@ -15,7 +15,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use crate::ip2p::invariants::Observer;
 use crate::ip2p::wire::{AppName, Control, Key, Kind, Nonce};
-use crate::ip2p::{Error, Event, Input, Output, Peer, SessionId};
+use crate::ip2p::{Error, Event, Input, MapFailure, MapKey, Mapping, Output, Peer, SessionId};
 use crate::machine::Machine;
 use crate::msisdn::Msisdn;
 use crate::time::Time;
@@ -42,6 +42,15 @@ pub struct Datagram {
     /// The message.
     pub payload: Vec<u8>,
 }
+
+/// The caller's NAT's public address (steps D and E).
+pub const NAT_A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 1));
+/// The callee's NAT's public address.
+pub const NAT_B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 2));
+
+/// A NAT mapping a host holds or is obtaining: (key, local port). Both NATs keep the port
+/// (endpoint-independent, port-preserving; what else a NAT may do is the STUNT model's business).
+pub type HostMapping = (MapKey, u16);
 
 /// The world of one caller `a` and one callee `b`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -78,6 +87,13 @@ pub struct Pair {
     pub b_servers: Vec<(SessionId, TransportAddr)>,
     /// Requests the caller's application issued.
     pub issued: Vec<Nonce>,
+    /// Mappings a host is obtaining (`Map` out, `Mapped` not yet fed), caller then callee.
+    pub mapping: [Vec<HostMapping>; 2],
+    /// Mappings in place on each NAT (caller's, callee's): inbound traffic to the NAT's public
+    /// address and that port reaches the host.
+    pub held: [Vec<HostMapping>; 2],
+    /// Sessions whose low-TTL SYN (D.5) went out: NAT-B lets the caller's SYN in.
+    pub punched: Vec<SessionId>,
     /// What the invariants look at.
     pub obs: Observer,
     /// Compare a peer before and after every input it rejects (the contract: a rejected input
@@ -122,6 +138,9 @@ impl Pair {
             b_starting: Vec::new(),
             b_servers: Vec::new(),
             issued: Vec::new(),
+            mapping: [Vec::new(), Vec::new()],
+            held: [Vec::new(), Vec::new()],
+            punched: Vec::new(),
             obs: Observer::default(),
             check_rejections: false,
             rejection_changed: false,
@@ -173,6 +192,8 @@ impl Pair {
                 Output::Event(Event::Failed { nonce, .. }) => {
                     self.a_connecting.retain(|c| c.0 != nonce)
                 }
+                Output::Map { key, port, .. } => insert_unique(&mut self.mapping[0], (key, port)),
+                Output::Unmap(key) => self.unmap(0, key),
                 _ => {}
             }
         }
@@ -194,6 +215,9 @@ impl Pair {
                     self.b_servers.clear();
                 }
                 Output::Event(Event::SessionFailed { session, .. }) => self.server_gone(session),
+                Output::Map { key, port, .. } => insert_unique(&mut self.mapping[1], (key, port)),
+                Output::Unmap(key) => self.unmap(1, key),
+                Output::Punch { session, .. } => insert_unique(&mut self.punched, session),
                 _ => {}
             }
         }
@@ -203,6 +227,58 @@ impl Pair {
         let s = Sms { to_callee, payload };
         insert_unique(&mut self.sms_log, s.clone());
         insert_sorted(&mut self.sms, s);
+    }
+
+    fn unmap(&mut self, side: usize, key: MapKey) {
+        self.mapping[side].retain(|m| m.0 != key);
+        self.held[side].retain(|m| m.0 != key);
+        if let MapKey::Session(s) = key {
+            self.punched.retain(|p| *p != s);
+        }
+    }
+
+    /// A host finishes the mapping `m` it is obtaining (caller's if `!callee`): in place on the
+    /// NAT and reported with the NAT's public address if `ok`, else reported as failed.
+    pub fn map_done(&mut self, callee: bool, m: HostMapping, ok: bool) {
+        let side = usize::from(callee);
+        self.mapping[side].retain(|x| *x != m);
+        let result = if ok {
+            insert_unique(&mut self.held[side], m);
+            let ip = if callee { NAT_B } else { NAT_A };
+            Ok(Mapping {
+                public: TransportAddr(SocketAddr::new(ip, m.1)),
+                ttl: Some(2),
+            })
+        } else {
+            Err(MapFailure::NoGateway)
+        };
+        let _ = self.feed(callee, Input::Mapped { key: m.0, result });
+    }
+
+    /// The callee's session a connect to `to` lands on: its server's own address, or the
+    /// callee's NAT with a mapping to the server's port (for STUNT #2 only once the low-TTL SYN
+    /// opened it).
+    fn reach(&self, to: TransportAddr) -> Option<SessionId> {
+        if let Some((s, _)) = self.b_servers.iter().find(|(_, a)| *a == to) {
+            return Some(*s);
+        }
+        if to.0.ip() != NAT_B {
+            return None;
+        }
+        let port = to.0.port();
+        let (key, _) = self.held[1].iter().find(|(_, p)| *p == port)?;
+        let MapKey::Session(owner) = key else {
+            return None;
+        };
+        let stunt = self.b.config().mode == crate::ip2p::wire::Mode::Stunt2;
+        if stunt && !self.punched.contains(owner) {
+            // NAT-B has no entry for the caller yet: the SYN is dropped
+            return None;
+        }
+        self.b_servers
+            .iter()
+            .find(|(_, a)| a.0.port() == port)
+            .map(|(s, _)| *s)
     }
 
     fn server_gone(&mut self, session: SessionId) {
@@ -264,9 +340,10 @@ impl Pair {
     /// Deliver answer `d` over IP: it reaches the caller only while the caller listens on its
     /// port at its address (else the connection is refused and the answer is gone).
     pub fn deliver_datagram(&mut self, d: Datagram) {
-        if self.a_listening.iter().any(|(_, p)| *p == d.to.0.port())
-            && self.a.ip() == Some(d.to.0.ip())
-        {
+        let port = d.to.0.port();
+        let reachable = self.a.ip() == Some(d.to.0.ip())
+            || (d.to.0.ip() == NAT_A && self.held[0].iter().any(|(_, p)| *p == port));
+        if self.a_listening.iter().any(|(_, p)| *p == port) && reachable {
             let _ = self.feed(false, Input::Ip { payload: d.payload });
         }
     }
@@ -325,7 +402,7 @@ impl Pair {
     pub fn can_connect(&self, n: Nonce) -> bool {
         self.a_connecting
             .iter()
-            .any(|(m, to)| *m == n && self.b_servers.iter().any(|(_, a)| a == to))
+            .any(|(m, to)| *m == n && self.reach(*to).is_some())
     }
 
     /// The caller's connect for `n` ends: connected if [`Pair::can_connect`] and `ok`, else
@@ -335,7 +412,7 @@ impl Pair {
             return;
         };
         self.a_connecting.retain(|c| c.0 != n);
-        let server = self.b_servers.iter().find(|(_, a)| *a == to).map(|s| s.0);
+        let server = self.reach(to);
         match (ok, server) {
             (true, Some(session)) => {
                 let _ = self.feed(false, Input::Connected(n));
@@ -431,6 +508,14 @@ impl Pair {
     /// EveryRequestEnds, to be asked once nothing can happen any more.
     pub fn every_request_ends(&self) -> bool {
         self.obs.every_request_ends(&self.issued, self.idle())
+    }
+
+    /// NoLeakedMapping, to be asked once nothing can happen any more: no mapping left on either
+    /// NAT, every one asked for released.
+    pub fn no_mapping_left(&self) -> bool {
+        self.obs.all_mappings_released()
+            && self.held.iter().all(Vec::is_empty)
+            && self.mapping.iter().all(Vec::is_empty)
     }
 }
 

@@ -41,7 +41,7 @@ use tokio::time::Instant;
 
 use crate::ip2p::resolver::{classify, Name, NameError};
 use crate::ip2p::wire::{AppName, Nonce, MAX_LEN};
-use crate::ip2p::{Event, Failure, Input, Output, Peer, SessionId};
+use crate::ip2p::{Event, Failure, Input, MapFailure, Output, Peer, SessionId};
 use crate::machine::Machine;
 use crate::msisdn::DialPlan;
 use crate::msisdn::Msisdn;
@@ -630,6 +630,14 @@ impl Task {
                     let _ = tx.send(msg);
                 });
             }
+            Output::Map { key, .. } => {
+                // this host knows no IGD and no prediction server
+                let _ = self.internal.send(Internal::Input(Input::Mapped {
+                    key,
+                    result: Err(MapFailure::NoGateway),
+                }));
+            }
+            Output::Unmap(_) | Output::Punch { .. } => {}
             Output::Event(e) => {
                 match &e {
                     Event::Connected(n) => {
