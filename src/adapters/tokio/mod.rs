@@ -70,6 +70,7 @@
 pub mod ip2p;
 #[cfg(feature = "modem")]
 pub mod sms_link;
+pub mod stunt;
 pub mod upnp;
 
 use alloc::boxed::Box;
