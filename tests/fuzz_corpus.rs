@@ -73,6 +73,16 @@ fn ip2p_peer_corpus() {
 }
 
 #[test]
+fn stunt_wire_corpus() {
+    replay("stunt_wire", fuzz_lib::stunt_targets::stunt_wire);
+}
+
+#[test]
+fn stunt_roles_corpus() {
+    replay("stunt_roles", fuzz_lib::stunt_targets::stunt_roles);
+}
+
+#[test]
 fn sms_tpdu_corpus() {
     replay("sms_tpdu", fuzz_lib::sms_targets::sms_tpdu);
 }
@@ -105,6 +115,12 @@ fn seeds_pass() {
     for (_, s) in fuzz_lib::ip2p_targets::peer_seeds() {
         fuzz_lib::ip2p_targets::ip2p_peer(&s);
     }
+    for (_, s) in fuzz_lib::stunt_targets::wire_seeds() {
+        fuzz_lib::stunt_targets::stunt_wire(&s);
+    }
+    for (_, s) in fuzz_lib::stunt_targets::roles_seeds() {
+        fuzz_lib::stunt_targets::stunt_roles(&s);
+    }
     for (_, s) in fuzz_lib::sms_at_targets::sms_at_seeds() {
         fuzz_lib::sms_at_targets::sms_at(&s);
     }
@@ -133,6 +149,8 @@ fn seeds_are_current() {
         ("chord_sim", fuzz_lib::sim_seeds()),
         ("ip2p_wire", fuzz_lib::ip2p_targets::wire_seeds()),
         ("ip2p_peer", fuzz_lib::ip2p_targets::peer_seeds()),
+        ("stunt_wire", fuzz_lib::stunt_targets::wire_seeds()),
+        ("stunt_roles", fuzz_lib::stunt_targets::roles_seeds()),
         ("sms_at", fuzz_lib::sms_at_targets::sms_at_seeds()),
         ("sms_tpdu", fuzz_lib::sms_targets::tpdu_seeds()),
         ("sms_gsm7", fuzz_lib::sms_targets::gsm7_seeds()),

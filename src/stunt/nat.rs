@@ -494,6 +494,14 @@ impl World {
         true
     }
 
+    /// A hostile or stray signal for `side` (a misbehaving proxy or peer), queued after the others.
+    pub fn inject_signal(&mut self, side: Side, s: Signal) {
+        let q = &mut self.signals[side as usize];
+        if q.len() < MAX_IN_FLIGHT {
+            q.push(s);
+        }
+    }
+
     /// Lose WAN packet `i` (a fault); whether there was one.
     pub fn lose_packet(&mut self, i: usize) -> bool {
         if i >= self.wan.len() {
