@@ -29,6 +29,8 @@ pub mod ip2p_targets;
 pub mod sms_at_targets;
 #[path = "sms.rs"]
 pub mod sms_targets;
+#[path = "upnp.rs"]
+pub mod upnp_targets;
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
