@@ -63,6 +63,26 @@ fn chord_sim_corpus() {
 }
 
 #[test]
+fn upnp_ssdp_corpus() {
+    replay("upnp_ssdp", fuzz_lib::upnp_targets::upnp_ssdp);
+}
+
+#[test]
+fn upnp_http_corpus() {
+    replay("upnp_http", fuzz_lib::upnp_targets::upnp_http);
+}
+
+#[test]
+fn upnp_xml_corpus() {
+    replay("upnp_xml", fuzz_lib::upnp_targets::upnp_xml);
+}
+
+#[test]
+fn upnp_client_corpus() {
+    replay("upnp_client", fuzz_lib::upnp_targets::upnp_client);
+}
+
+#[test]
 fn ip2p_wire_corpus() {
     replay("ip2p_wire", fuzz_lib::ip2p_targets::ip2p_wire);
 }
@@ -133,6 +153,18 @@ fn seeds_pass() {
     for (_, s) in fuzz_lib::sms_targets::concat_seeds() {
         fuzz_lib::sms_targets::sms_concat(&s);
     }
+    for (_, s) in fuzz_lib::upnp_targets::ssdp_seeds() {
+        fuzz_lib::upnp_targets::upnp_ssdp(&s);
+    }
+    for (_, s) in fuzz_lib::upnp_targets::http_seeds() {
+        fuzz_lib::upnp_targets::upnp_http(&s);
+    }
+    for (_, s) in fuzz_lib::upnp_targets::xml_seeds() {
+        fuzz_lib::upnp_targets::upnp_xml(&s);
+    }
+    for (_, s) in fuzz_lib::upnp_targets::client_seeds() {
+        fuzz_lib::upnp_targets::upnp_client(&s);
+    }
 }
 
 /// The committed seed files (`seed-<name>`) are exactly what the seed generators in
@@ -155,6 +187,10 @@ fn seeds_are_current() {
         ("sms_tpdu", fuzz_lib::sms_targets::tpdu_seeds()),
         ("sms_gsm7", fuzz_lib::sms_targets::gsm7_seeds()),
         ("sms_concat", fuzz_lib::sms_targets::concat_seeds()),
+        ("upnp_ssdp", fuzz_lib::upnp_targets::ssdp_seeds()),
+        ("upnp_http", fuzz_lib::upnp_targets::http_seeds()),
+        ("upnp_xml", fuzz_lib::upnp_targets::xml_seeds()),
+        ("upnp_client", fuzz_lib::upnp_targets::client_seeds()),
     ] {
         let dir = corpus_dir(target);
         assert!(!seeds.is_empty(), "{target} has no seeds");

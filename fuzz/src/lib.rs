@@ -31,6 +31,8 @@ pub mod sms_at_targets;
 pub mod sms_targets;
 #[path = "stunt.rs"]
 pub mod stunt_targets;
+#[path = "upnp.rs"]
+pub mod upnp_targets;
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

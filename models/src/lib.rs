@@ -19,6 +19,7 @@ pub mod report;
 pub mod chord;
 pub mod ip2p;
 pub mod stunt;
+pub mod upnp;
 
 /// Everything `ip2p-check` needs to know about one model.
 #[derive(Clone, Copy)]
@@ -67,7 +68,7 @@ impl ModelSpec {
 
 /// Every model; the chord model adds `chord::spec()` here.
 pub fn registry() -> Vec<ModelSpec> {
-    vec![chord::spec(), ip2p::spec(), stunt::spec()]
+    vec![chord::spec(), ip2p::spec(), stunt::spec(), upnp::spec()]
 }
 
 /// The registered model called `name`, if any.

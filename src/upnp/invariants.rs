@@ -4,8 +4,9 @@
 //! - **InboundOnlyAfterMapping**: the application is told an external port is mapped
 //!   ([`Outcome::Mapped`], [`Outcome::Renewed`], [`Event::Renewed`]) only once the IGD holds that
 //!   mapping to that internal address, and it holds it as long as the client says so: every
-//!   advertised mapping (told, not since deleted, expired, or made doubtful) is in the IGD's table
-//!   with the same internal address. Inbound traffic to an advertised port therefore arrives.
+//!   advertised mapping (told, and since then neither asked to be deleted, deleted, expired, nor
+//!   made doubtful) is in the IGD's table with the same internal address. Inbound traffic to an
+//!   advertised port therefore arrives.
 //! - **NoLeakedMapping**: every mapping the IGD holds for this client is remembered by the client
 //!   (confirmed or doubtful), so [`super::Command::DeleteAll`] removes it; and once a
 //!   `DeleteAll` has completed with nothing else running, the IGD holds none.
@@ -20,7 +21,7 @@ use alloc::vec::Vec;
 use core::net::SocketAddr;
 
 use super::http::{MAX_BODY_LEN, MAX_HEAD_LEN};
-use super::{Client, Event, MappingKey, Outcome, Output, RequestId};
+use super::{Client, Command, Event, MappingKey, Outcome, Output, PortMapping, RequestId};
 
 /// The bound of **BoundedMemory**: two response readers at their caps, plus the requests queued.
 pub const MEMORY_BOUND: usize = 2 * (MAX_HEAD_LEN + 3 * MAX_BODY_LEN) + 16 * 1024;
@@ -63,11 +64,31 @@ pub struct Observer {
     pub bad_end: bool,
     /// A `DeleteAll` completed.
     pub all_deleted: bool,
+    /// Deletions asked for and not yet ended (`None`: all): a mapping or renewal that completes
+    /// meanwhile is not relied on, since it is about to be deleted.
+    pub releasing: Vec<(RequestId, Option<MappingKey>)>,
 }
 
 impl Observer {
-    /// The application issued command `id`.
-    pub fn issue(&mut self, id: RequestId) {
+    /// The application issued `cmd`. From the moment it asks for a deletion it no longer relies
+    /// on the mappings concerned.
+    pub fn issue(&mut self, cmd: &Command) {
+        let id = match cmd {
+            Command::Discover { id }
+            | Command::ExternalIp { id }
+            | Command::AddMapping { id, .. }
+            | Command::Renew { id, .. } => *id,
+            Command::DeleteMapping { id, key } => {
+                self.advertised.remove(key);
+                self.releasing.push((*id, Some(*key)));
+                *id
+            }
+            Command::DeleteAll { id } => {
+                self.advertised.clear();
+                self.releasing.push((*id, None));
+                *id
+            }
+        };
         self.issued.push(id);
     }
 
@@ -80,9 +101,7 @@ impl Observer {
             Event::Completed { id, outcome } => {
                 self.end(*id);
                 match outcome {
-                    Outcome::Mapped(m) | Outcome::Renewed(m) => {
-                        self.advertised.insert(m.key(), m.internal);
-                    }
+                    Outcome::Mapped(m) | Outcome::Renewed(m) => self.rely(m),
                     Outcome::Unmapped(k) => {
                         self.advertised.remove(k);
                     }
@@ -91,9 +110,7 @@ impl Observer {
                 }
             }
             Event::Failed { id, .. } => self.end(*id),
-            Event::Renewed(m) => {
-                self.advertised.insert(m.key(), m.internal);
-            }
+            Event::Renewed(m) => self.rely(m),
             Event::Expired(k) => {
                 self.advertised.remove(k);
             }
@@ -104,7 +121,19 @@ impl Observer {
             .retain(|k, _| client.is_confirmed(*k) == Some(true));
     }
 
+    fn rely(&mut self, m: &PortMapping) {
+        let key = m.key();
+        if !self
+            .releasing
+            .iter()
+            .any(|(_, r)| r.map_or(true, |k| k == key))
+        {
+            self.advertised.insert(key, m.internal);
+        }
+    }
+
     fn end(&mut self, id: RequestId) {
+        self.releasing.retain(|(i, _)| *i != id);
         if self.ended.contains(&id) || !self.issued.contains(&id) {
             self.bad_end = true;
         }

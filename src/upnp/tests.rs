@@ -67,15 +67,7 @@ impl Rig {
     }
 
     fn cmd(&mut self, cmd: Command) {
-        let id = match &cmd {
-            Command::Discover { id }
-            | Command::ExternalIp { id }
-            | Command::AddMapping { id, .. }
-            | Command::DeleteMapping { id, .. }
-            | Command::DeleteAll { id }
-            | Command::Renew { id, .. } => *id,
-        };
-        self.obs.issue(id);
+        self.obs.issue(&cmd);
         self.c.handle(self.now, Input::Command(cmd)).unwrap();
         self.pump();
     }
