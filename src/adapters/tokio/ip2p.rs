@@ -9,8 +9,18 @@
 //!     Links::sms_in, Links::radio_in ───────────────┘  ├─ Listen      → TCP listener on PortA (reserved at resolve)
 //!                                                      ├─ SendIp      → TCP connect, one frame, close
 //!                                                      ├─ StartServer → TCP listener on the radio's address
-//!                                                      └─ Connect     → TCP connect → the app gets the stream
+//!                                                      ├─ Connect     → TCP connect → the app gets the stream
+//!                                                      ├─ Map / Unmap → UPnP IGD port mapping, or STUNT #2 prediction
+//!                                                      └─ Punch       → STUNT #2 low-TTL SYN from PortB, accept on it
 //! ```
+//!
+//! Behind a NAT ([`HostConfig::traversal`]) the host carries out the peer's `Map` with the UPnP
+//! client ([`super::upnp::Igd`], steps E: AddPortMapping, DeletePortMapping on `Unmap`) or the
+//! STUNT #2 adapter ([`super::stunt`], steps D: prediction from the reserved port, the callee's
+//! low-TTL SYN, the caller's SYN from PortA). PortA and PortB are bound with `SO_REUSEADDR` and
+//! `SO_REUSEPORT` so the prediction query and the punched connection can share them with the
+//! listeners. A mapping that completes after the peer already released it is deleted at once;
+//! mappings still held when the task stops are deleted before it ends.
 //!
 //! Over IP a control message travels in one frame: a 2-octet big-endian length (at most 140)
 //! and the message. A frame that is too long, or does not arrive within
@@ -39,9 +49,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::upnp::{Igd, PortMapping, UpnpError};
 use crate::ip2p::resolver::{classify, Name, NameError};
+use crate::ip2p::wire::Mode;
 use crate::ip2p::wire::{AppName, Nonce, MAX_LEN};
-use crate::ip2p::{Event, Failure, Input, MapFailure, Output, Peer, SessionId};
+use crate::ip2p::{Event, Failure, Input, MapFailure, MapKey, Mapping, Output, Peer, SessionId};
 use crate::machine::Machine;
 use crate::msisdn::DialPlan;
 use crate::msisdn::Msisdn;
@@ -84,9 +96,37 @@ pub struct Links {
     pub radio_in: mpsc::Receiver<RadioEvent>,
 }
 
+/// How the host makes a local port reachable when the peer asks ([`Output::Map`]).
+#[derive(Clone, Debug, Default)]
+pub enum Traversal {
+    /// No NAT traversal: every `Map` fails with [`MapFailure::NoGateway`].
+    #[default]
+    None,
+    /// A UPnP IGD on the local network (steps E).
+    Upnp {
+        /// Discovery options (SSDP target, bind address, client configuration).
+        options: super::upnp::Options,
+        /// The lease asked for each mapping (the host deletes it when done; the lease bounds
+        /// what is left if the phone dies first).
+        lease: Duration,
+    },
+    /// STUNT #2 through a port-prediction server (steps D).
+    Stunt {
+        /// The prediction server's addresses, one per probe (see
+        /// [`crate::stunt::predict::PredictConfig::probes`]).
+        servers: Vec<SocketAddr>,
+        /// How predictions are made (probes, hop-count limit, probe time-out).
+        predict: crate::stunt::predict::PredictConfig,
+        /// How long the callee's punched port waits for the caller's SYN.
+        punch_timeout: Duration,
+    },
+}
+
 /// Settings of the task.
 #[derive(Clone, Debug)]
 pub struct HostConfig {
+    /// NAT traversal for [`Output::Map`] (default none).
+    pub traversal: Traversal,
     /// How long a TCP connect (the answer of B.4, the connection of B.5) may take.
     pub connect_timeout: Duration,
     /// How long a peer may take to send its one frame after connecting.
@@ -98,6 +138,7 @@ pub struct HostConfig {
 impl Default for HostConfig {
     fn default() -> Self {
         HostConfig {
+            traversal: Traversal::None,
             connect_timeout: Duration::from_secs(10),
             frame_timeout: Duration::from_secs(5),
             event_capacity: 64,
@@ -232,6 +273,28 @@ enum Internal {
     ServerFailed(SessionId),
     BadFrame,
     SendFailed,
+    Mapped(MapKey, Result<(Mapping, Held), MapFailure>),
+}
+
+/// A mapping the host holds for the peer, and what releasing it takes.
+enum Held {
+    /// A port mapping on the IGD: deleted on release.
+    Upnp(Arc<Igd>, PortMapping),
+    /// A predicted mapping: nothing to delete (the NAT's entry times out with the connection).
+    Predicted,
+}
+
+impl Held {
+    fn release(self, failures: &Arc<Shared>) {
+        if let Held::Upnp(igd, m) = self {
+            let shared = Arc::clone(failures);
+            tokio::spawn(async move {
+                if igd.delete_port_mapping(&m).await.is_err() {
+                    shared.send_failures.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+    }
 }
 
 /// The application's handle on the task.
@@ -312,6 +375,11 @@ pub fn spawn(
         servers: HashMap::new(),
         pending: HashMap::new(),
         streams: HashMap::new(),
+        held: HashMap::new(),
+        mapping: std::collections::HashSet::new(),
+        released_early: std::collections::HashSet::new(),
+        igd: Arc::new(tokio::sync::Mutex::new(None)),
+        punches: HashMap::new(),
         nonce_seed: std::collections::hash_map::RandomState::new(),
         nonce_counter: 0,
     };
@@ -338,6 +406,16 @@ struct Task {
     pending: HashMap<Nonce, oneshot::Sender<Result<Connection, ConnectError>>>,
     /// Streams connected (and to where), waiting for the peer to confirm.
     streams: HashMap<Nonce, (TcpStream, TransportAddr)>,
+    /// Mappings in place, by the peer's key.
+    held: HashMap<MapKey, Held>,
+    /// Mappings being obtained.
+    mapping: std::collections::HashSet<MapKey>,
+    /// Mappings the peer released while they were being obtained: released on arrival.
+    released_early: std::collections::HashSet<MapKey>,
+    /// The IGD, once discovered (warm for every later mapping).
+    igd: Arc<tokio::sync::Mutex<Option<Arc<Igd>>>>,
+    /// D.5 tasks: the punched PortB of a session.
+    punches: HashMap<SessionId, JoinHandle<()>>,
     nonce_seed: std::collections::hash_map::RandomState,
     nonce_counter: u64,
 }
@@ -401,6 +479,16 @@ impl Task {
         {
             h.abort();
         }
+        for (_, h) in self.punches.drain() {
+            h.abort();
+        }
+        // nothing left on the IGD: delete what is held (and wait, the runtime may end next)
+        for (_, held) in self.held.drain() {
+            if let Held::Upnp(igd, m) = held {
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(2), igd.delete_port_mapping(&m)).await;
+            }
+        }
         let _ = self.links.radio_out.send(RadioCommand::Off);
     }
 
@@ -415,16 +503,16 @@ impl Task {
         match c {
             Command::Resolve { to, app, reply } => {
                 // B.1: the socket API reserves PortA before it asks the control function
-                let listener =
-                    match TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0))
-                        .await
-                    {
-                        Ok(l) => l,
-                        Err(e) => {
-                            let _ = reply.send(Err(ConnectError::Io(e)));
-                            return;
-                        }
-                    };
+                let listener = match reusable_listener(SocketAddr::new(
+                    IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                    0,
+                )) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        let _ = reply.send(Err(ConnectError::Io(e)));
+                        return;
+                    }
+                };
                 let port = match listener.local_addr() {
                     Ok(a) => a.port(),
                     Err(e) => {
@@ -520,6 +608,74 @@ impl Task {
             Internal::SendFailed => {
                 self.shared.send_failures.fetch_add(1, Ordering::Relaxed);
             }
+            Internal::Mapped(key, result) => {
+                self.mapping.remove(&key);
+                if self.released_early.remove(&key) {
+                    // the peer is done with it already: give it back at once
+                    if let Ok((_, held)) = result {
+                        held.release(&self.shared);
+                    }
+                    return;
+                }
+                let now = self.now();
+                let (result, held) = match result {
+                    Ok((m, h)) => (Ok(m), Some(h)),
+                    Err(e) => (Err(e), None),
+                };
+                if let Some(h) = held {
+                    self.held.insert(key, h);
+                }
+                if self
+                    .peer
+                    .handle(now, Input::Mapped { key, result })
+                    .is_err()
+                {
+                    self.shared.rejected.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// E.1/E.3 (UPnP) or D.1/D.3 (STUNT #2 prediction) for local port `port`.
+    fn map(&mut self, key: MapKey, mode: Mode, port: u16) {
+        let tx = self.internal.clone();
+        let Some(ip) = self.peer.ip() else {
+            let _ = tx.send(Internal::Mapped(key, Err(MapFailure::Other)));
+            return;
+        };
+        let local = SocketAddr::new(ip, port);
+        self.mapping.insert(key);
+        match (mode, self.config.traversal.clone()) {
+            (Mode::Upnp, Traversal::Upnp { options, lease }) => {
+                let igd = Arc::clone(&self.igd);
+                tokio::spawn(async move {
+                    let r = upnp_map(igd, options, local, lease).await;
+                    let _ = tx.send(Internal::Mapped(key, r));
+                });
+            }
+            (
+                Mode::Stunt2,
+                Traversal::Stunt {
+                    servers, predict, ..
+                },
+            ) => {
+                tokio::spawn(async move {
+                    let r = match super::stunt::predict(local, &servers, predict).await {
+                        Ok(p) => Ok((
+                            Mapping {
+                                public: p.public,
+                                ttl: Some(p.ttl),
+                            },
+                            Held::Predicted,
+                        )),
+                        Err(e) => Err(stunt_failure(&e)),
+                    };
+                    let _ = tx.send(Internal::Mapped(key, r));
+                });
+            }
+            _ => {
+                let _ = tx.send(Internal::Mapped(key, Err(MapFailure::NoGateway)));
+            }
         }
     }
 
@@ -607,7 +763,7 @@ impl Task {
                 let tx = self.internal.clone();
                 let ip = self.peer.ip().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
                 tokio::spawn(async move {
-                    let msg = match TcpListener::bind(SocketAddr::new(ip, 0)).await {
+                    let msg = match reusable_listener(SocketAddr::new(ip, 0)) {
                         Ok(l) => Internal::ServerListening(session, l),
                         Err(_) => Internal::ServerFailed(session),
                     };
@@ -618,26 +774,74 @@ impl Task {
                 if let Some(h) = self.servers.remove(&session) {
                     h.abort();
                 }
+                if let Some(h) = self.punches.remove(&session) {
+                    h.abort();
+                }
             }
-            Output::Connect { nonce, to, .. } => {
+            Output::Connect {
+                nonce,
+                to,
+                from_port,
+            } => {
                 let tx = self.internal.clone();
                 let timeout = self.config.connect_timeout;
+                // D.6: the SYN must leave from PortA, whose mapping the callee punched toward
+                let punched = (self.peer.config().mode == Mode::Stunt2)
+                    .then(|| self.peer.ip())
+                    .flatten()
+                    .map(|ip| SocketAddr::new(ip, from_port));
                 tokio::spawn(async move {
-                    let msg = match tokio::time::timeout(timeout, TcpStream::connect(to.0)).await {
-                        Ok(Ok(s)) => Internal::Connected(nonce, s, to),
-                        _ => Internal::Input(Input::ConnectFailed(nonce)),
+                    let r = match punched {
+                        Some(local) => {
+                            super::stunt::connect_punch(local, to.0, Duration::ZERO, timeout)
+                                .await
+                                .ok()
+                        }
+                        None => tokio::time::timeout(timeout, TcpStream::connect(to.0))
+                            .await
+                            .ok()
+                            .and_then(Result::ok),
+                    };
+                    let msg = match r {
+                        Some(s) => Internal::Connected(nonce, s, to),
+                        None => Internal::Input(Input::ConnectFailed(nonce)),
                     };
                     let _ = tx.send(msg);
                 });
             }
-            Output::Map { key, .. } => {
-                // this host knows no IGD and no prediction server
-                let _ = self.internal.send(Internal::Input(Input::Mapped {
-                    key,
-                    result: Err(MapFailure::NoGateway),
-                }));
+            Output::Map { key, mode, port } => self.map(key, mode, port),
+            Output::Unmap(key) => {
+                if let Some(h) = self.held.remove(&key) {
+                    h.release(&self.shared);
+                } else if self.mapping.contains(&key) {
+                    self.released_early.insert(key);
+                }
             }
-            Output::Unmap(_) | Output::Punch { .. } => {}
+            Output::Punch {
+                session,
+                from_port,
+                to,
+                ttl,
+            } => {
+                let Traversal::Stunt { punch_timeout, .. } = self.config.traversal else {
+                    return;
+                };
+                let Some(ip) = self.peer.ip() else { return };
+                let tx = self.internal.clone();
+                let h = tokio::spawn(async move {
+                    let local = SocketAddr::new(ip, from_port);
+                    // the prediction always measures one; a peer fed by another host may not
+                    let ttl = ttl.unwrap_or(FALLBACK_TTL);
+                    if let Ok(stream) =
+                        super::stunt::serve_punch(local, to.0, ttl, punch_timeout).await
+                    {
+                        let _ = tx.send(Internal::Accepted(session, stream));
+                    }
+                });
+                if let Some(old) = self.punches.insert(session, h) {
+                    old.abort();
+                }
+            }
             Output::Event(e) => {
                 match &e {
                     Event::Connected(n) => {
@@ -702,4 +906,84 @@ async fn write_frame(s: &mut TcpStream, payload: &[u8]) -> io::Result<()> {
     frame.extend_from_slice(&n.to_be_bytes());
     frame.extend_from_slice(payload);
     s.write_all(&frame).await
+}
+
+/// E.1/E.3: discover the IGD once (then warm), map `local` TCP on the same external port or the
+/// next free one.
+async fn upnp_map(
+    igd: Arc<tokio::sync::Mutex<Option<Arc<Igd>>>>,
+    options: super::upnp::Options,
+    local: SocketAddr,
+    lease: Duration,
+) -> Result<(Mapping, Held), MapFailure> {
+    let igd = {
+        let mut slot = igd.lock().await;
+        match &*slot {
+            Some(i) => Arc::clone(i),
+            None => {
+                let i = Arc::new(
+                    Igd::discover_with(options)
+                        .await
+                        .map_err(|e| upnp_failure(&e))?,
+                );
+                *slot = Some(Arc::clone(&i));
+                i
+            }
+        }
+    };
+    let m = igd
+        .add_port_mapping(local, local.port(), lease, "ip2p")
+        .await
+        .map_err(|e| upnp_failure(&e))?;
+    Ok((
+        Mapping {
+            public: TransportAddr(m.external),
+            ttl: None,
+        },
+        Held::Upnp(igd, m),
+    ))
+}
+
+fn upnp_failure(e: &UpnpError) -> MapFailure {
+    use crate::upnp::Failure as F;
+    match e {
+        UpnpError::Failed(F::NoIgd | F::NoWanService) => MapFailure::NoGateway,
+        UpnpError::Failed(F::Upnp { code, .. }) => MapFailure::Refused(*code),
+        UpnpError::Failed(F::ConflictsExhausted(_)) => MapFailure::Refused(718),
+        UpnpError::Failed(F::Timeout) => MapFailure::Timeout,
+        _ => MapFailure::Other,
+    }
+}
+
+fn stunt_failure(e: &super::stunt::Error) -> MapFailure {
+    use crate::stunt::StuntError as S;
+    match e {
+        super::stunt::Error::Stunt(S::Unpredictable { .. }) => MapFailure::Unpredictable,
+        super::stunt::Error::Stunt(
+            S::ServerUnreachable | S::NoHopCount { .. } | S::BadServerAnswer,
+        ) => MapFailure::NoGateway,
+        super::stunt::Error::Stunt(S::PredictionTimeout) => MapFailure::Timeout,
+        _ => MapFailure::Other,
+    }
+}
+
+/// The TTL of a low-TTL SYN when the mapping came without one: two hops (out of the phone's
+/// NAT, dying at the first router beyond), the common case of a phone right behind its NAT.
+const FALLBACK_TTL: u8 = 2;
+
+/// A listener on `addr` that other sockets may share the port with (`SO_REUSEADDR`,
+/// `SO_REUSEPORT`): the STUNT #2 prediction query and the punched connection leave from PortA and
+/// PortB while the listeners hold them.
+fn reusable_listener(addr: SocketAddr) -> io::Result<TcpListener> {
+    let s = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    s.set_reuse_address(true)?;
+    s.set_reuse_port(true)?;
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    s.listen(64)?;
+    TcpListener::from_std(s.into())
 }
