@@ -520,11 +520,9 @@ pub fn spec() -> ModelSpec {
                 faults: Some(faults),
                 ..Bounds::default()
             };
-            vec![
-                ("doubtful", b(1, 3)),
-                ("doubtful", b(2, 3)),
-                ("confirmed-only", b(2, 1)),
-            ]
+            // one request cannot reach DoubtfulMappingDeleted (it needs a second connection):
+            // the CI run is the two-request one
+            vec![("doubtful", b(2, 3)), ("confirmed-only", b(2, 1))]
         },
         run,
         explore,

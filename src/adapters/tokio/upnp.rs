@@ -26,8 +26,9 @@
 //! let igd = Igd::discover(Duration::from_secs(2)).await?;             // SSDP + description
 //! let m = igd.add_port_mapping("0.0.0.0:4000".parse()?, 4000, Duration::from_secs(600), "ip2p").await?;
 //! println!("reachable at {}", m.external);
-//! let warm = Igd::from_cache(igd.cache());                               // next time: no discovery
-//! warm.delete_port_mapping(&m).await?;
+//! igd.delete_port_mapping(&m).await?;                                   // nothing left behind
+//! let cache = igd.cache().ok_or("nothing to remember")?;
+//! let _warm = Igd::from_cache(cache);                     // next time: no discovery, no description
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # }).unwrap();
 //! ```
