@@ -1216,6 +1216,16 @@ impl Peer {
         }
         .encode(self.key(&session.peer)?, &me, &session.peer);
         let (caller, by_sms) = (s.caller, s.answer_by_sms);
+        if self.config.mode == Mode::Stunt2 {
+            // D.5 before D.4: NAT-B holds the mapping toward the caller's public address before
+            // the caller can learn ours, so its SYN (D.6) can never arrive first
+            self.out.push_back(Output::Punch {
+                session,
+                from_port: port,
+                to: caller,
+                ttl: mapped.and_then(|m| m.ttl),
+            });
+        }
         self.out.push_back(if by_sms {
             Output::SendSms {
                 to: session.peer,
@@ -1227,15 +1237,6 @@ impl Peer {
                 payload: answer.clone(),
             }
         });
-        if self.config.mode == Mode::Stunt2 {
-            // D.5: open NAT-B toward the caller's public address without reaching NAT-A
-            self.out.push_back(Output::Punch {
-                session,
-                from_port: port,
-                to: caller,
-                ttl: mapped.and_then(|m| m.ttl),
-            });
-        }
         if let Some(s) = self.sessions.get_mut(&session) {
             s.state = SessState::Serving {
                 answer,
