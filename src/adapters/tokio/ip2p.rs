@@ -975,15 +975,8 @@ const FALLBACK_TTL: u8 = 2;
 /// `SO_REUSEPORT`): the STUNT #2 prediction query and the punched connection leave from PortA and
 /// PortB while the listeners hold them.
 fn reusable_listener(addr: SocketAddr) -> io::Result<TcpListener> {
-    let s = socket2::Socket::new(
-        socket2::Domain::for_address(addr),
-        socket2::Type::STREAM,
-        Some(socket2::Protocol::TCP),
-    )?;
-    s.set_reuse_address(true)?;
-    s.set_reuse_port(true)?;
-    s.set_nonblocking(true)?;
-    s.bind(&addr.into())?;
-    s.listen(64)?;
-    TcpListener::from_std(s.into())
+    super::stunt::reuse_listener(addr).map_err(|e| match e {
+        super::stunt::Error::Io { source, .. } => source,
+        other => io::Error::other(other.to_string()),
+    })
 }

@@ -164,7 +164,7 @@ async fn poll_connecting(
 }
 
 /// A listener on `bind` with address and port reuse.
-fn reuse_listener(bind: SocketAddr) -> Result<TcpListener, Error> {
+pub(crate) fn reuse_listener(bind: SocketAddr) -> Result<TcpListener, Error> {
     let s = Socket::new(Domain::for_address(bind), Type::STREAM, Some(Protocol::TCP))
         .map_err(io_err("socket"))?;
     s.set_reuse_address(true).map_err(io_err("SO_REUSEADDR"))?;
