@@ -712,9 +712,14 @@ impl World {
     pub fn port_never_blocked(&self) -> bool {
         self.nat_a.blocked.is_empty() && self.nat_b.blocked.is_empty()
     }
-    /// Both roles have finished.
+    /// Both roles have finished. A callee that never heard of the attempt (still idle, no
+    /// session: the caller failed, or was told to stop, before its first signal reached it) has
+    /// nothing to finish. Found by the `stunt_roles` fuzzer: with the D exchange the caller's
+    /// mapping is its first signal, so a caller behind an unpredictable NAT never contacts the
+    /// callee at all.
     pub fn both_done(&self) -> bool {
-        self.results.iter().all(|r| r.is_some())
+        let untouched = self.b.phase() == punch::Phase::Idle && self.b.session().is_none();
+        self.results[0].is_some() && (self.results[1].is_some() || untouched)
     }
     /// Both roles hold the connection.
     pub fn established(&self) -> bool {

@@ -383,6 +383,16 @@ impl Punch {
         };
         match (self.role, self.phase, s) {
             (_, Phase::Done, _) => Err(unexpected(self.phase)),
+            // D steps: the caller's mapping is its request, so a caller that fails before it has
+            // one (an unpredictable NAT) tells a callee that knows of no attempt yet; that ends
+            // the attempt on both sides (EveryAttemptEnds; found by the `stunt_roles` fuzzer)
+            (Role::Callee, Phase::Idle, Signal::Abort { session })
+                if self.session.is_none() && self.exchange == Exchange::Sms =>
+            {
+                self.session = Some(session);
+                self.fail(StuntError::PeerAborted, false);
+                Ok(())
+            }
             (_, Phase::Idle, Signal::Abort { .. }) if self.session.is_none() => {
                 Err(unexpected(self.phase))
             }
