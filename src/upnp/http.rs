@@ -64,7 +64,9 @@ impl HttpUrl {
     /// assert_eq!(u.join("/ctl/IPConn").unwrap().to_string(), "http://10.0.1.1:5000/ctl/IPConn");
     /// ```
     pub fn parse(s: &str) -> Result<HttpUrl, HttpError> {
-        let s = s.trim();
+        // ASCII whitespace only: `str::trim` would also strip Unicode spaces such as U+0085,
+        // which then made `parse(to_string())` differ from the first parse.
+        let s = s.trim_matches(|c: char| c.is_ascii_whitespace());
         if s.len() > MAX_URL_LEN {
             return Err(HttpError::BadUrl("too long"));
         }
@@ -108,8 +110,12 @@ impl HttpUrl {
 
     fn checked_path(path: &str) -> Result<String, HttpError> {
         let path = path.split('#').next().unwrap_or("");
-        if path.bytes().any(|b| b <= b' ' || b == 0x7f) {
-            return Err(HttpError::BadUrl("control character or space in path"));
+        if path.bytes().any(|b| b <= b' ' || b >= 0x7f) {
+            // A request line is ASCII (RFC 9112 §3.2); a non-ASCII path would have to be
+            // percent-encoded by the IGD that sent it.
+            return Err(HttpError::BadUrl(
+                "control character, space or non-ASCII octet in path",
+            ));
         }
         Ok(String::from(path))
     }
@@ -117,7 +123,7 @@ impl HttpUrl {
     /// Resolve `reference` (absolute `http://…`, absolute path `/…`, or relative path) against
     /// this URL, as a description's `controlURL` is resolved against `URLBase` or the location.
     pub fn join(&self, reference: &str) -> Result<HttpUrl, HttpError> {
-        let r = reference.trim();
+        let r = reference.trim_matches(|c: char| c.is_ascii_whitespace());
         if r.len() > MAX_URL_LEN {
             return Err(HttpError::BadUrl("too long"));
         }

@@ -500,6 +500,12 @@ fn urls_resolve_against_url_base_and_location() {
     assert!(HttpUrl::parse("http://[fe80::1]:49000/igd.xml").is_ok());
     assert!(HttpUrl::parse("http://10.0.0.1:0/").is_err());
     assert!(HttpUrl::parse("http://10.0.0.1/a b").is_err());
+    // Found by the upnp_http fuzzer: U+0085 is Unicode whitespace, so `str::trim` dropped it on
+    // the second parse. Non-ASCII paths are refused; only ASCII whitespace is trimmed.
+    assert!(HttpUrl::parse("http://1.0.1.1:/\u{85}#").is_err());
+    assert!(loc.join("ctl\u{85}").is_err());
+    let padded = HttpUrl::parse(" \thttp://10.0.0.1:5000/x\r\n").unwrap();
+    assert_eq!(padded.to_string(), "http://10.0.0.1:5000/x");
     let desc = br#"<root><URLBase>http://10.0.1.1:6000/</URLBase><device><serviceList>
         <service><serviceType>urn:schemas-upnp-org:service:WANIPConnection:1</serviceType><controlURL>v1</controlURL></service>
         <service><serviceType>urn:schemas-upnp-org:service:WANIPConnection:2</serviceType><controlURL>ctl/v2</controlURL></service>
