@@ -37,10 +37,12 @@
 extern crate alloc;
 
 pub mod addr;
+pub mod broker;
 pub mod chord;
 pub mod ip2p;
 pub mod machine;
 pub mod msisdn;
+pub mod relay;
 pub mod sms;
 pub mod stunt;
 pub mod time;

@@ -108,6 +108,23 @@ impl Key {
     }
 }
 
+impl Key {
+    /// A 32-octet value derived from this key for another purpose than control messages
+    /// (HMAC-SHA-256 under the key over `label`, then each part length-prefixed), e.g. the token
+    /// both peers present to a relay. Distinct labels give independent values.
+    pub(crate) fn derive(&self, label: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.0)
+            .unwrap_or_else(|_| <Hmac<Sha256> as Mac>::new(&Default::default()));
+        m.update(&[label.len() as u8]);
+        m.update(label);
+        for p in parts {
+            m.update(&(p.len() as u32).to_be_bytes());
+            m.update(p);
+        }
+        m.finalize().into_bytes().into()
+    }
+}
+
 impl Drop for Key {
     fn drop(&mut self) {
         self.0 = [0; 32];
