@@ -123,6 +123,8 @@ fn benches(c: &mut Criterion) {
         addr: Some("192.0.2.1:40000".parse().unwrap()),
         mapped: None,
         mode: None,
+        offer: None,
+        sms_reply: false,
     };
     let bytes = msg.encode(&key, &a, &b);
     c.bench_function("wire/encode", |bench| {

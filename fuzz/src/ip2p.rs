@@ -14,7 +14,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use arbitrary::{Result, Unstructured};
-use ip2p::ip2p::wire::{AppName, Control, Key, Kind, Mode, Nonce, Refusal, MAX_LEN, TAG_LEN};
+use ip2p::ip2p::wire::{
+    AppName, Control, Key, Kind, Mode, ModeSet, Nonce, Refusal, MAX_LEN, TAG_LEN,
+};
 use ip2p::ip2p::{Config, Input, Peer, SessionId};
 use ip2p::machine::Machine;
 use ip2p::sim::ip2p::Pair;
@@ -108,6 +110,8 @@ fn gen_control(u: &mut Unstructured) -> Result<Control> {
         } else {
             None
         },
+        offer: ModeSet::from_bits(u.int_in_range(0..=15)?).filter(|o| !o.is_empty()),
+        sms_reply: u.arbitrary()?,
     })
 }
 
@@ -122,12 +126,16 @@ pub fn wire_seeds() -> Vec<(String, Vec<u8>)> {
         addr: Some("192.0.2.1:40000".parse().expect("addr")),
         mapped: None,
         mode: None,
+        offer: None,
+        sms_reply: false,
     };
     let stunt = Control {
         kind: Kind::Reply,
         addr: Some("[2001:db8::1]:5000".parse().expect("addr")),
         mapped: Some("198.51.100.7:6000".parse().expect("addr")),
         mode: Some(Mode::Stunt2),
+        offer: None,
+        sms_reply: false,
         ..req
     };
     let refuse = Control {

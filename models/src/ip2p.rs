@@ -524,7 +524,7 @@ impl Narrate for Ip2pModel {
             )),
         }
         let new_connects = &after.w.obs.connects[before.w.obs.connects.len()..];
-        for (n, to) in new_connects {
+        for (n, _, to) in new_connects {
             steps.push(Step::note("A", format!("connects request {} to {to}", n.0)));
         }
         for (n, r) in after.w.obs.ended[before.w.obs.ended.len()..]
@@ -547,7 +547,7 @@ impl Narrate for Ip2pModel {
             s.w.obs
                 .connects
                 .iter()
-                .map(|(n, a)| format!("{}→{a}", n.0))
+                .map(|(n, _, a)| format!("{}→{a}", n.0))
                 .collect::<Vec<_>>()
         )
     }

@@ -4,13 +4,15 @@
 //! An [`Observer`] watches the outputs of one caller and one callee (what each asked its host to
 //! do and told its application) and records what the invariants need:
 //!
-//! - **ConnectOnlyToAnnounced**: every `Connect` of the caller for request `n` goes to an address
-//!   the callee announced in an answer to request `n` — or, when `n` was resolved from the cache
-//!   ([`super::Config::cache_ttl`]), to an address the callee announced for an earlier request.
+//! - **ConnectOnlyToAnnounced**: every `Connect` (or `RelayConnect`) of the caller for request `n`
+//!   goes to an address the callee announced in an answer to that attempt of request `n` (a
+//!   brokered request's fallback attempts have their own wire nonces) — or, when `n` was resolved
+//!   from the cache ([`super::Config::cache_ttl`]), to an address the callee announced for an
+//!   earlier request.
 //! - **NoConnectBeforeIdentification**: the caller connects for request `n` only after it resolved
 //!   `n` (B.5 never before B.4).
-//! - **AtMostOneSession**: per request at most one `Connect` by the caller and at most one server
-//!   started by the callee.
+//! - **AtMostOneSession**: per request attempt at most one `Connect` by the caller and at most
+//!   one server started by the callee.
 //! - **EveryRequestEnds**: once nothing can happen any more, every request issued has ended
 //!   (connected or failed), no request or session is left, and both radios are off (checked by the
 //!   model in its quiescent states and by the fuzz target after draining time).
@@ -18,7 +20,8 @@
 //!   exactly as it was (the model and the fuzz target compare the peer before and after).
 //! - **NoLeakedMapping** (steps D and E): every NAT mapping a peer asks its host for
 //!   ([`Output::Map`]) is released exactly once ([`Output::Unmap`]) — never released before it was
-//!   asked for, never asked for twice, and, once nothing can happen any more, none is left held.
+//!   asked for, never asked for again while held, and, once nothing can happen any more, none is
+//!   left held.
 //!   The same name as the UPnP client's invariant (`spec/upnp.md`), one level up.
 //!
 //! "The callee announced" means the address the caller is told to connect to: the public one
@@ -26,8 +29,8 @@
 
 use alloc::vec::Vec;
 
-use super::wire::{Control, Kind, Nonce};
-use super::{Event, MapKey, Output};
+use super::wire::{Control, Kind, Mode, Nonce};
+use super::{Event, Failure, MapKey, Output};
 use crate::addr::TransportAddr;
 
 /// The names of the invariants, as the spec and the model print them.
@@ -70,8 +73,15 @@ pub struct Observer {
     pub resolved: Vec<Nonce>,
     /// Requests the caller resolved from its cache.
     pub cached: Vec<Nonce>,
-    /// (request, address) the caller connected to, in order.
-    pub connects: Vec<(Nonce, TransportAddr)>,
+    /// (request, attempt, address) the caller connected to (directly or through a relay), in
+    /// order. The attempt counts the request's failed modes before it (P2PBroker fallback).
+    pub connects: Vec<(Nonce, u8, TransportAddr)>,
+    /// (request, failed attempts so far) for requests whose mode failed at least once.
+    pub attempts: Vec<(Nonce, u8)>,
+    /// (request, mode) for every mode that failed, in order.
+    pub modes_failed: Vec<(Nonce, Mode)>,
+    /// (request, why) for every request that failed.
+    pub failures: Vec<(Nonce, Failure)>,
     /// Requests for which the callee started a server, once per start.
     pub servers: Vec<Nonce>,
     /// Requests that ended (connected or failed), once per end.
@@ -92,10 +102,14 @@ impl Observer {
     fn mapping(&mut self, o: &Output) {
         match o {
             Output::Map { key, .. } => {
-                if self.mapped.contains(key) {
+                // a key may be mapped again once released (a brokered callee that moves to its
+                // next mode), never while held
+                if self.held.contains(key) {
                     self.mapping_misused = true;
                 } else {
-                    self.mapped.push(*key);
+                    if !self.mapped.contains(key) {
+                        self.mapped.push(*key);
+                    }
                     self.held.push(*key);
                     self.held.sort_unstable();
                 }
@@ -115,11 +129,26 @@ impl Observer {
     pub fn caller(&mut self, o: &Output) {
         self.mapping(o);
         match o {
-            Output::Connect { nonce, to, .. } => {
+            Output::Connect { nonce, to, .. }
+            | Output::RelayConnect {
+                nonce, relay: to, ..
+            } => {
                 if !self.resolved.contains(nonce) {
                     self.connect_before_resolve = true;
                 }
-                self.connects.push((*nonce, *to));
+                let attempt = self.attempt(*nonce);
+                self.connects.push((*nonce, attempt, *to));
+            }
+            Output::Event(Event::Failed { nonce, error, .. }) => {
+                self.ended.push(*nonce);
+                self.failures.push((*nonce, *error));
+            }
+            Output::Event(Event::ModeFailed { nonce, mode, .. }) => {
+                self.modes_failed.push((*nonce, *mode));
+                match self.attempts.iter_mut().find(|(n, _)| n == nonce) {
+                    Some((_, k)) => *k = k.saturating_add(1),
+                    None => self.attempts.push((*nonce, 1)),
+                }
             }
             Output::Event(Event::Resolved { nonce, cached, .. }) => {
                 if !self.resolved.contains(nonce) {
@@ -129,9 +158,7 @@ impl Observer {
                     self.cached.push(*nonce);
                 }
             }
-            Output::Event(Event::Connected(n)) | Output::Event(Event::Failed { nonce: n, .. }) => {
-                self.ended.push(*n);
-            }
+            Output::Event(Event::Connected(n)) => self.ended.push(*n),
             _ => {}
         }
     }
@@ -155,12 +182,38 @@ impl Observer {
         }
     }
 
-    /// ConnectOnlyToAnnounced.
+    /// The modes that failed for request `nonce`, in order.
+    pub fn failed_modes(&self, nonce: Nonce) -> Vec<Mode> {
+        self.modes_failed
+            .iter()
+            .filter(|(n, _)| *n == nonce)
+            .map(|(_, m)| *m)
+            .collect()
+    }
+
+    /// Why request `nonce` failed, if it did.
+    pub fn failure(&self, nonce: Nonce) -> Option<Failure> {
+        self.failures
+            .iter()
+            .find(|(n, _)| *n == nonce)
+            .map(|(_, f)| *f)
+    }
+
+    fn attempt(&self, nonce: Nonce) -> u8 {
+        self.attempts
+            .iter()
+            .find(|(n, _)| *n == nonce)
+            .map_or(0, |(_, k)| *k)
+    }
+
+    /// ConnectOnlyToAnnounced: every connect goes to an address the callee announced for that
+    /// very attempt of the request (or one cached from an earlier request).
     pub fn connect_only_to_announced(&self) -> bool {
-        self.connects.iter().all(|(n, to)| {
+        self.connects.iter().all(|(n, k, to)| {
+            let wire = super::attempt_nonce(*n, *k);
             self.announced
                 .iter()
-                .any(|(m, a)| a == to && (m == n || self.cached.contains(n)))
+                .any(|(m, a)| a == to && (*m == wire || self.cached.contains(n)))
         })
     }
 
@@ -174,8 +227,12 @@ impl Observer {
         fn unique(v: &[Nonce]) -> bool {
             v.iter().enumerate().all(|(i, n)| !v[..i].contains(n))
         }
-        let connects: Vec<Nonce> = self.connects.iter().map(|c| c.0).collect();
-        unique(&connects) && unique(&self.servers)
+        let connects: Vec<(Nonce, u8)> = self.connects.iter().map(|c| (c.0, c.1)).collect();
+        let once = connects
+            .iter()
+            .enumerate()
+            .all(|(i, c)| !connects[..i].contains(c));
+        once && unique(&self.servers)
     }
 
     /// EveryRequestEnds, given the requests issued and whether the peers are idle (no request, no

@@ -79,10 +79,12 @@ use core::net::{IpAddr, SocketAddr};
 use core::time::Duration;
 
 use crate::addr::TransportAddr;
+use crate::broker::{modes, BrokerConfig, Memory, NatBehaviour, Profile};
 use crate::machine::Machine;
 use crate::msisdn::Msisdn;
+use crate::relay::RelayToken;
 use crate::time::Time;
-use wire::{AppName, Control, Key, Kind, Mode, Nonce, Refusal, WireError};
+use wire::{AppName, Control, Key, Kind, Mode, ModeSet, Nonce, Refusal, WireError};
 
 /// The SMS application port (TS 23.040 16-bit port addressing) iP2P control messages are sent
 /// to and from, so the phone hands them to the iP2P control function and not to the user's inbox.
@@ -154,6 +156,10 @@ pub struct Config {
     /// D.6: the caller waits this long after the callee's answer (whose low-TTL SYN is out by
     /// then) before its own SYN (default 100 ms).
     pub punch_wait: Duration,
+    /// P2PBroker: choose the mode per connection from the network's [`Profile`] (given by
+    /// [`Input::Profile`]) instead of the fixed [`Config::mode`], and fall back to the next mode
+    /// when one fails (`spec/broker.md`). Default `None`.
+    pub broker: Option<BrokerConfig>,
 }
 
 impl Config {
@@ -179,7 +185,14 @@ impl Config {
             mode: Mode::Direct,
             map_timeout: Duration::from_secs(10),
             punch_wait: Duration::from_millis(100),
+            broker: None,
         }
+    }
+
+    /// Broker every connection (see [`Config::broker`]).
+    pub fn with_broker(mut self, broker: BrokerConfig) -> Config {
+        self.broker = Some(broker);
+        self
     }
 
     /// Make ports reachable by `mode` (see [`Config::mode`]).
@@ -315,6 +328,9 @@ pub enum Input {
         /// The public address, or why there is none.
         result: Result<Mapping, MapFailure>,
     },
+    /// P2PBroker: what the network around this phone supports, as the host probed it (again
+    /// after every change of network). Used by a peer configured with [`Config::broker`].
+    Profile(Profile),
 }
 
 /// What a peer asks of its host or tells its application.
@@ -400,6 +416,30 @@ pub enum Output {
         /// The TTL for the SYN (`None`: the host's default).
         ttl: Option<u8>,
     },
+    /// Relay mode, caller: connect to the relay at `relay` and present `token` as the caller;
+    /// answer with [`Input::Connected`] once the relay has joined the callee (or
+    /// [`Input::ConnectFailed`]).
+    RelayConnect {
+        /// The request.
+        nonce: Nonce,
+        /// The relay the callee named.
+        relay: TransportAddr,
+        /// What pairs the two at the relay.
+        token: RelayToken,
+    },
+    /// Relay mode, callee: connect to the relay at `relay`, present `token` as the callee, and
+    /// join that connection to the server of `session` listening on local port `port`; answer
+    /// with [`Input::Accepted`] once the caller is joined.
+    RelayAccept {
+        /// The session.
+        session: SessionId,
+        /// This peer's relay.
+        relay: TransportAddr,
+        /// What pairs the two at the relay.
+        token: RelayToken,
+        /// The server's local port (PortB).
+        port: u16,
+    },
     /// Tell the application.
     Event(Event),
 }
@@ -458,6 +498,18 @@ pub enum Event {
     },
     /// B.5: the connection of request `nonce` is up.
     Connected(Nonce),
+    /// P2PBroker: the attempt of request `nonce` in `mode` failed with `error`; the request goes
+    /// on with the next mode of its offer, or ends with [`Event::Failed`] when none is left.
+    ModeFailed {
+        /// The request.
+        nonce: Nonce,
+        /// The callee.
+        peer: Msisdn,
+        /// The mode tried.
+        mode: Mode,
+        /// Why it failed.
+        error: Failure,
+    },
     /// Request `nonce` to `peer` failed.
     Failed {
         /// The request.
@@ -624,6 +676,23 @@ struct Request {
     state: ReqState,
     /// A `Map` went out for this request (so an `Unmap` must follow).
     mapped: bool,
+    /// The nonce of the current attempt on the wire: the request's own for the first, a
+    /// derived one for each fallback (the callee takes each attempt as a new request).
+    wire: Nonce,
+    /// Attempts made before the current one.
+    attempt: u8,
+    /// P2PBroker: the modes still offered (`None`: a fixed-mode peer).
+    offer: Option<ModeSet>,
+    /// The mode the callee chose for the current attempt (from its answer).
+    mode: Option<Mode>,
+    /// PortA's public address, once mapped (kept for the fallback attempts).
+    mapping: Option<Mapping>,
+    /// How PortA was mapped (`None`: not at all).
+    map_mode: Option<Mode>,
+    /// Ask the callee to answer by SMS: nothing reaches this phone from outside.
+    sms_reply: bool,
+    /// `Listen` is out for PortA (a brokered request listens until it ends, across attempts).
+    listening: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -657,12 +726,31 @@ struct Session {
     state: SessState,
     /// A `Map` went out for this session (so an `Unmap` must follow).
     mapped: bool,
+    /// How this session is reached.
+    mode: Mode,
+    /// P2PBroker: the other offered modes this peer can do, tried in turn if making the server
+    /// reachable by `mode` fails.
+    rest: ModeSet,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct PeerState {
     next_seq: u32,
     window: Window,
+}
+
+/// The wire nonce of fallback attempt `attempt` of request `nonce`: a SplitMix64 step, so
+/// attempts of one request never collide with each other and almost never with other requests.
+pub(crate) fn attempt_nonce(nonce: Nonce, attempt: u8) -> Nonce {
+    if attempt == 0 {
+        return nonce;
+    }
+    let mut z = nonce
+        .0
+        .wrapping_add(u64::from(attempt).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    Nonce(z ^ (z >> 31))
 }
 
 /// One phone's iP2P control function: caller and callee roles, and its BW radio.
@@ -678,6 +766,10 @@ pub struct Peer {
     requests: BTreeMap<Nonce, Request>,
     sessions: BTreeMap<SessionId, Session>,
     cache: BTreeMap<(Msisdn, AppName), (TransportAddr, Time)>,
+    /// P2PBroker: the network as last probed.
+    profile: Option<Profile>,
+    /// P2PBroker: what failed and worked, per network and peer.
+    memory: Memory,
     out: VecDeque<Output>,
     stats: Stats,
 }
@@ -689,6 +781,8 @@ impl Hash for Peer {
         self.requests.hash(h);
         self.sessions.hash(h);
         self.cache.hash(h);
+        self.profile.hash(h);
+        self.memory.hash(h);
         self.out.hash(h);
     }
 }
@@ -710,15 +804,41 @@ impl Peer {
             })
             .collect();
         Peer {
-            config: Arc::new(config),
             radio: Radio::Off,
             peers,
             requests: BTreeMap::new(),
             sessions: BTreeMap::new(),
             cache: BTreeMap::new(),
+            profile: None,
+            memory: config.broker.as_ref().map_or_else(
+                || Memory::new(Duration::ZERO, 0),
+                |b| Memory::new(b.forget_after, b.max_memory),
+            ),
             out: VecDeque::new(),
             stats: Stats::default(),
+            config: Arc::new(config),
         }
+    }
+
+    /// P2PBroker: the network as last probed ([`Input::Profile`]).
+    pub fn profile(&self) -> Option<&Profile> {
+        self.profile.as_ref()
+    }
+
+    /// P2PBroker: what this peer remembers of modes that failed and worked.
+    pub fn memory(&self) -> &Memory {
+        &self.memory
+    }
+
+    /// The network around this phone: the probed profile, or — before any probe — an unknown
+    /// NAT in front of the radio's address (so nothing is assumed reachable).
+    fn own_profile(&self, ip: IpAddr) -> Profile {
+        self.profile.unwrap_or(Profile {
+            local: ip,
+            public: None,
+            igd: None,
+            nat: NatBehaviour::Unknown,
+        })
     }
 
     /// The configuration.
@@ -760,6 +880,22 @@ impl Peer {
             self.requests.get(&nonce).map(|r| &r.state),
             Some(ReqState::Open { .. })
         )
+    }
+
+    /// The sessions being served (callee side).
+    pub fn session_ids(&self) -> Vec<SessionId> {
+        self.sessions.keys().copied().collect()
+    }
+
+    /// The mode of request `nonce`'s current attempt, once the callee's answer named it (a
+    /// fixed-mode peer's answer without a mode counts as [`Mode::Direct`]).
+    pub fn request_mode(&self, nonce: Nonce) -> Option<Mode> {
+        self.requests.get(&nonce).and_then(|r| r.mode)
+    }
+
+    /// The mode session `session` is reached by.
+    pub fn session_mode(&self, session: SessionId) -> Option<Mode> {
+        self.sessions.get(&session).map(|s| s.mode)
     }
 
     /// The application of session `session`, if it is being served.
@@ -811,6 +947,14 @@ impl Peer {
                 seq,
                 state: ReqState::WaitRadio { cached },
                 mapped: false,
+                wire: nonce,
+                attempt: 0,
+                offer: None,
+                mode: None,
+                mapping: None,
+                map_mode: None,
+                sms_reply: false,
+                listening: false,
             },
         );
         match self.radio {
@@ -841,10 +985,39 @@ impl Peer {
             self.connect(now, nonce, addr);
             return;
         }
-        match self.config.mode {
-            Mode::Direct => self.send_request(now, nonce, ip, None),
-            Mode::Relay => self.fail_request(nonce, Failure::Unsupported),
-            mode @ (Mode::Upnp | Mode::Stunt2) => {
+        let map_mode = if self.config.broker.is_some() {
+            // P2PBroker: offer every mode this network lets the caller take part in, less those
+            // that failed toward this peer from here lately; map PortA when the callee's answer
+            // or SYN could not reach it otherwise
+            let own = self.own_profile(ip);
+            let offer = self
+                .memory
+                .offer(own.network(), peer, modes::caller_offer(&own), now);
+            let map_mode = if own.is_public() {
+                None
+            } else if own.igd.is_some() {
+                Some(Mode::Upnp)
+            } else if offer.contains(Mode::Stunt2) {
+                Some(Mode::Stunt2)
+            } else {
+                None
+            };
+            if let Some(r) = self.requests.get_mut(&nonce) {
+                r.offer = Some(offer);
+                r.map_mode = map_mode;
+                r.sms_reply = !own.is_public() && map_mode != Some(Mode::Upnp);
+            }
+            map_mode
+        } else {
+            match self.config.mode {
+                Mode::Direct => None,
+                Mode::Relay => return self.fail_request(nonce, Failure::Unsupported),
+                mode @ (Mode::Upnp | Mode::Stunt2) => Some(mode),
+            }
+        };
+        match map_mode {
+            None => self.send_request(now, nonce, ip, None),
+            Some(mode) => {
                 // E.1 / D.1: a public address for PortA first
                 let deadline = now + self.config.map_timeout;
                 if let Some(r) = self.requests.get_mut(&nonce) {
@@ -867,24 +1040,39 @@ impl Peer {
         let Some(r) = self.requests.get(&nonce) else {
             return;
         };
-        let (peer, app, port, seq) = (r.peer, r.app, r.port, r.seq);
+        let (peer, app, port, seq, wire, offer, sms_reply) =
+            (r.peer, r.app, r.port, r.seq, r.wire, r.offer, r.sms_reply);
         let Ok(key) = self.key(&peer) else { return };
-        let mode = (self.config.mode != Mode::Direct).then_some(self.config.mode);
+        let mode = match offer {
+            Some(_) => None,
+            None => (self.config.mode != Mode::Direct).then_some(self.config.mode),
+        };
         let sms = Control {
             kind: Kind::Request,
-            nonce,
+            nonce: wire,
             seq,
             app,
             addr: Some(TransportAddr(SocketAddr::new(ip, port))),
             mapped: mapped.map(|m| m.public),
             mode,
+            offer,
+            sms_reply,
         }
         .encode(key, &me, &peer);
+        let listen = match self.requests.get_mut(&nonce) {
+            Some(r) => {
+                r.mapping = mapped;
+                !core::mem::replace(&mut r.listening, true)
+            }
+            None => false,
+        };
         self.out.push_back(Output::SendSms {
             to: peer,
             payload: sms.clone(),
         });
-        self.out.push_back(Output::Listen { nonce, port });
+        if listen {
+            self.out.push_back(Output::Listen { nonce, port });
+        }
         if let Some(r) = self.requests.get_mut(&nonce) {
             r.state = ReqState::WaitAnswer {
                 attempts: 1,
@@ -910,6 +1098,72 @@ impl Peer {
         });
     }
 
+    /// Relay mode: join the callee at the relay it named, with the token of this attempt.
+    fn relay_connect(&mut self, now: Time, nonce: Nonce, relay: TransportAddr) {
+        let me = self.config.me;
+        let Some(r) = self.requests.get(&nonce) else {
+            return;
+        };
+        let (peer, wire) = (r.peer, r.wire);
+        let Ok(key) = self.key(&peer) else { return };
+        let token = RelayToken::derive(key, wire, &me, &peer);
+        if let Some(r) = self.requests.get_mut(&nonce) {
+            r.state = ReqState::Connecting {
+                to: relay,
+                deadline: now + self.config.connect_timeout,
+            };
+        }
+        self.out.push_back(Output::RelayConnect {
+            nonce,
+            relay,
+            token,
+        });
+    }
+
+    /// The connection of request `nonce` failed with `error`. A brokered request drops the mode
+    /// from its offer and tries again with what is left (a new SMS: the callee must set up its
+    /// side for the next mode); otherwise, or when nothing is left, the request fails.
+    fn connection_failed(&mut self, now: Time, nonce: Nonce, error: Failure) {
+        let Some(r) = self.requests.get(&nonce) else {
+            return;
+        };
+        let (Some(offer), Some(mode)) = (r.offer, r.mode) else {
+            return self.fail_request(nonce, error);
+        };
+        let (peer, app, attempt) = (r.peer, r.app, r.attempt);
+        self.event(Event::ModeFailed {
+            nonce,
+            peer,
+            mode,
+            error,
+        });
+        let Some(ip) = self.ip() else {
+            return self.fail_request(nonce, error);
+        };
+        let network = self.own_profile(ip).network();
+        self.memory.failed(network, peer, mode, now);
+        self.cache.remove(&(peer, app));
+        let rest = offer.without(mode);
+        if rest.is_empty() || usize::from(attempt) + 1 >= Mode::ALL.len() {
+            return self.fail_request(nonce, error);
+        }
+        let Some(ps) = self.peers.get_mut(&peer) else {
+            return self.fail_request(nonce, error);
+        };
+        let seq = ps.next_seq;
+        ps.next_seq = ps.next_seq.wrapping_add(1);
+        let Some(r) = self.requests.get_mut(&nonce) else {
+            return;
+        };
+        r.attempt = attempt + 1;
+        r.wire = attempt_nonce(nonce, r.attempt);
+        r.seq = seq;
+        r.offer = Some(rest);
+        r.mode = None;
+        let mapping = r.mapping;
+        self.send_request(now, nonce, ip, mapping);
+    }
+
     /// End request `nonce` with `error` (and stop listening if it was).
     fn fail_request(&mut self, nonce: Nonce, error: Failure) {
         if let Some(r) = self.requests.remove(&nonce) {
@@ -927,7 +1181,7 @@ impl Peer {
 
     /// What a request holds when it goes: the answer listener, the mapping.
     fn release_request(&mut self, nonce: Nonce, r: &Request) {
-        if matches!(r.state, ReqState::WaitAnswer { .. }) {
+        if r.listening {
             self.out.push_back(Output::StopListening {
                 nonce,
                 port: r.port,
@@ -949,9 +1203,9 @@ impl Peer {
         let candidates: Vec<Nonce> = match self.config.reply_matching {
             ReplyMatching::Nonce => self
                 .requests
-                .contains_key(&unverified.nonce)
-                .then_some(unverified.nonce)
-                .into_iter()
+                .iter()
+                .filter(|(_, r)| r.wire == unverified.nonce)
+                .map(|(n, _)| *n)
                 .collect(),
             ReplyMatching::PeerOnly => self
                 .requests
@@ -990,10 +1244,24 @@ impl Peer {
                     .mapped
                     .or(msg.addr)
                     .ok_or(Error::Mismatch("answer without an address"))?;
+                let mode = msg.mode.unwrap_or(Mode::Direct);
+                if r.offer.is_some_and(|o| !o.contains(mode)) {
+                    return Err(Error::Mismatch("a mode that was not offered"));
+                }
                 let (peer, app, port) = (r.peer, r.app, r.port);
-                self.out.push_back(Output::StopListening { nonce, port });
-                // a STUNT #2 address is good for one punched connection only: never cached
-                if self.config.cache_ttl > Duration::ZERO && msg.mode != Some(Mode::Stunt2) {
+                let brokered = r.offer.is_some();
+                if let Some(r) = self.requests.get_mut(&nonce) {
+                    r.mode = Some(mode);
+                    r.listening &= brokered;
+                }
+                if !brokered {
+                    self.out.push_back(Output::StopListening { nonce, port });
+                }
+                // a STUNT #2 address is good for one punched connection only, a relay's for one
+                // pairing: neither is cached
+                if self.config.cache_ttl > Duration::ZERO
+                    && !matches!(mode, Mode::Stunt2 | Mode::Relay)
+                {
                     if self.cache.len() >= self.config.max_cache
                         && !self.cache.contains_key(&(peer, app))
                     {
@@ -1013,14 +1281,16 @@ impl Peer {
                     addr,
                     cached: false,
                 });
-                if msg.mode == Some(Mode::Stunt2) {
-                    // D.6: wait until the callee's low-TTL SYN has opened NAT-B, then SYN
-                    let at = now + self.config.punch_wait;
-                    if let Some(r) = self.requests.get_mut(&nonce) {
-                        r.state = ReqState::Punching { to: addr, at };
+                match mode {
+                    Mode::Stunt2 => {
+                        // D.6: wait until the callee's low-TTL SYN has opened NAT-B, then SYN
+                        let at = now + self.config.punch_wait;
+                        if let Some(r) = self.requests.get_mut(&nonce) {
+                            r.state = ReqState::Punching { to: addr, at };
+                        }
                     }
-                } else {
-                    self.connect(now, nonce, addr);
+                    Mode::Relay => self.relay_connect(now, nonce, addr),
+                    Mode::Direct | Mode::Upnp => self.connect(now, nonce, addr),
                 }
                 Ok(())
             }
@@ -1090,9 +1360,30 @@ impl Peer {
         if let Some(p) = self.peers.get_mut(&from) {
             p.window.insert(msg.seq);
         }
+        // How to be reached: a fixed-mode peer its configured mode; a brokered one the cheapest
+        // offered mode its network allows
+        let (mode, rest) = match &self.config.broker {
+            None => (Some(self.config.mode), ModeSet::EMPTY),
+            Some(b) => {
+                let offer = msg
+                    .offer
+                    .unwrap_or(ModeSet::only(msg.mode.unwrap_or(Mode::Direct)));
+                let own = self.own_profile(self.ip().unwrap_or(caller.0.ip()));
+                let mut can = offer.and(modes::callee_modes(&own, b.relay.is_some()));
+                // STUNT #2 punches toward PortA's public side: a mapped one, or the caller's own
+                // address when it takes answers over IP and sent no mapping (it is public)
+                if msg.mapped.is_none() && msg.sms_reply {
+                    can = can.without(Mode::Stunt2);
+                }
+                let mode = can.cheapest();
+                (mode, mode.map_or(ModeSet::EMPTY, |m| can.without(m)))
+            }
+        };
         let refusal = if !self.config.apps.contains(&msg.app) {
             Some(Refusal::UnknownApp)
-        } else if self.config.mode == Mode::Relay {
+        } else if matches!(mode, None | Some(Mode::Relay)) && self.config.broker.is_none()
+            || mode.is_none()
+        {
             Some(Refusal::Unreachable)
         } else if self.sessions.len() >= self.config.max_sessions
             || self.sessions.contains_key(&session)
@@ -1108,6 +1399,8 @@ impl Peer {
                 addr: None,
                 mapped: None,
                 mode: None,
+                offer: None,
+                sms_reply: false,
                 ..msg
             }
             .encode(self.key(&from)?, &me, &from);
@@ -1120,9 +1413,13 @@ impl Peer {
                 app: msg.app,
                 seq: msg.seq,
                 caller,
-                answer_by_sms: msg.mode == Some(Mode::Stunt2),
+                answer_by_sms: msg.sms_reply
+                    || msg.mode == Some(Mode::Stunt2)
+                    || mode == Some(Mode::Stunt2),
                 state: SessState::WaitRadio,
                 mapped: false,
+                mode: mode.unwrap_or(Mode::Direct),
+                rest,
             },
         );
         self.event(Event::Incoming {
@@ -1168,15 +1465,22 @@ impl Peer {
     /// The server of `session` listens on `port`: make it reachable (E.3/D.3) or answer (B.4).
     fn server_listening(&mut self, now: Time, session: SessionId, port: u16) -> Result<(), Error> {
         let ip = self.ip().ok_or(Error::NotWaiting("attached radio"))?;
-        let mode = self.config.mode;
+        self.sessions
+            .get(&session)
+            .filter(|s| matches!(s.state, SessState::WaitServer { .. }))
+            .ok_or(Error::NotWaiting("session"))?;
+        self.reach(now, session, ip, port)
+    }
+
+    /// Make the server of `session` (on `port`) reachable by the session's mode, then answer.
+    fn reach(&mut self, now: Time, session: SessionId, ip: IpAddr, port: u16) -> Result<(), Error> {
         let deadline = now + self.config.map_timeout;
         let s = self
             .sessions
             .get_mut(&session)
-            .filter(|s| matches!(s.state, SessState::WaitServer { .. }))
             .ok_or(Error::NotWaiting("session"))?;
-        match mode {
-            Mode::Upnp | Mode::Stunt2 => {
+        match s.mode {
+            mode @ (Mode::Upnp | Mode::Stunt2) => {
                 s.state = SessState::WaitMapping { port, deadline };
                 s.mapped = true;
                 self.out.push_back(Output::Map {
@@ -1200,23 +1504,45 @@ impl Peer {
         mapped: Option<Mapping>,
     ) -> Result<(), Error> {
         let me = self.config.me;
-        let mode = (self.config.mode != Mode::Direct).then_some(self.config.mode);
         let s = self
             .sessions
             .get(&session)
             .ok_or(Error::NotWaiting("session"))?;
+        let relay = self.config.broker.as_ref().and_then(|b| b.relay);
+        let (mode, addr) = match (&self.config.broker, s.mode, relay) {
+            // Relay mode: the caller is told where the relay is, never this phone's address
+            (Some(_), Mode::Relay, Some(relay)) => (Some(Mode::Relay), relay),
+            (Some(_), mode, _) => (Some(mode), TransportAddr(SocketAddr::new(ip, port))),
+            (None, _, _) => (
+                (self.config.mode != Mode::Direct).then_some(self.config.mode),
+                TransportAddr(SocketAddr::new(ip, port)),
+            ),
+        };
+        let key = self.key(&session.peer)?;
         let answer = Control {
             kind: Kind::Reply,
             nonce: session.nonce,
             seq: s.seq,
             app: s.app,
-            addr: Some(TransportAddr(SocketAddr::new(ip, port))),
+            addr: Some(addr),
             mapped: mapped.map(|m| m.public),
             mode,
+            offer: None,
+            sms_reply: false,
         }
-        .encode(self.key(&session.peer)?, &me, &session.peer);
+        .encode(key, &me, &session.peer);
+        if mode == Some(Mode::Relay) {
+            // at the relay before the caller can be, so its wait there is short
+            let token = RelayToken::derive(key, session.nonce, &session.peer, &me);
+            self.out.push_back(Output::RelayAccept {
+                session,
+                relay: addr,
+                token,
+                port,
+            });
+        }
         let (caller, by_sms) = (s.caller, s.answer_by_sms);
-        if self.config.mode == Mode::Stunt2 {
+        if s.mode == Mode::Stunt2 {
             // D.5 before D.4: NAT-B holds the mapping toward the caller's public address before
             // the caller can learn ours, so its SYN (D.6) can never arrive first
             self.out.push_back(Output::Punch {
@@ -1248,8 +1574,32 @@ impl Peer {
 
     /// The callee cannot be reached: tell the caller by SMS (so it fails now, not after its
     /// time-outs) and end the session.
-    fn unreachable(&mut self, session: SessionId, why: MapFailure) {
+    fn unreachable(&mut self, now: Time, session: SessionId, why: MapFailure) {
         let me = self.config.me;
+        // P2PBroker: the next mode this peer can do from the caller's offer, with no SMS round
+        // trip (the mapping that failed is released first)
+        let next = self.sessions.get_mut(&session).and_then(|s| {
+            let port = match s.state {
+                SessState::WaitMapping { port, .. } => port,
+                _ => return None,
+            };
+            let mode = s.rest.cheapest()?;
+            s.rest = s.rest.without(mode);
+            s.mode = mode;
+            if mode == Mode::Stunt2 {
+                s.answer_by_sms = true;
+            }
+            let was_mapped = core::mem::replace(&mut s.mapped, false);
+            Some((port, was_mapped))
+        });
+        if let (Some((port, was_mapped)), Some(ip)) = (next, self.ip()) {
+            if was_mapped {
+                self.out.push_back(Output::Unmap(MapKey::Session(session)));
+            }
+            if self.reach(now, session, ip, port).is_ok() {
+                return;
+            }
+        }
         if let (Some(s), Ok(key)) = (self.sessions.get(&session), self.key(&session.peer)) {
             let payload = Control {
                 kind: Kind::Refuse(Refusal::Unreachable),
@@ -1259,6 +1609,8 @@ impl Peer {
                 addr: None,
                 mapped: None,
                 mode: None,
+                offer: None,
+                sms_reply: false,
             }
             .encode(key, &me, &session.peer);
             self.out.push_back(Output::SendSms {
@@ -1285,7 +1637,18 @@ impl Peer {
                 }
                 match result {
                     Ok(m) => self.send_request(now, nonce, ip, Some(m)),
-                    Err(why) => self.fail_request(nonce, Failure::MapFailed(why)),
+                    Err(why) => match self.requests.get_mut(&nonce) {
+                        // P2PBroker: PortA stays unreachable. The answer comes by SMS, and
+                        // STUNT #2 (which needs PortA's public address) is no longer offered.
+                        Some(r) if r.offer.is_some() => {
+                            r.sms_reply = true;
+                            if r.map_mode == Some(Mode::Stunt2) {
+                                r.offer = r.offer.map(|o| o.without(Mode::Stunt2));
+                            }
+                            self.send_request(now, nonce, ip, None);
+                        }
+                        _ => self.fail_request(nonce, Failure::MapFailed(why)),
+                    },
                 }
                 Ok(())
             }
@@ -1297,7 +1660,7 @@ impl Peer {
                 match result {
                     Ok(m) => self.send_answer(now, session, ip, port, Some(m)),
                     Err(why) => {
-                        self.unreachable(session, why);
+                        self.unreachable(now, session, why);
                         Ok(())
                     }
                 }
@@ -1430,6 +1793,7 @@ impl Peer {
                 Ok(())
             }
             Input::Connected(nonce) => {
+                let ip = self.ip();
                 let r = self
                     .requests
                     .get_mut(&nonce)
@@ -1438,6 +1802,11 @@ impl Peer {
                     return Err(Error::NotWaiting("request"));
                 };
                 r.state = ReqState::Open { to };
+                if let (Some(_), Some(mode), Some(ip)) = (r.offer, r.mode, ip) {
+                    let peer = r.peer;
+                    let network = self.own_profile(ip).network();
+                    self.memory.worked_with(network, peer, mode, now);
+                }
                 self.event(Event::Connected(nonce));
                 Ok(())
             }
@@ -1446,7 +1815,11 @@ impl Peer {
                     Some(ReqState::Connecting { .. }) => {}
                     _ => return Err(Error::NotWaiting("request")),
                 }
-                self.fail_request(nonce, Failure::ConnectFailed);
+                self.connection_failed(now, nonce, Failure::ConnectFailed);
+                Ok(())
+            }
+            Input::Profile(profile) => {
+                self.profile = Some(profile);
                 Ok(())
             }
         }
@@ -1548,7 +1921,7 @@ impl Machine for Peer {
                     let to = *to;
                     self.connect(now, n, to);
                 }
-                _ => self.fail_request(n, Failure::ConnectTimeout),
+                _ => self.connection_failed(now, n, Failure::ConnectTimeout),
             }
         }
         let due: Vec<(SessionId, Failure)> = self
@@ -1569,7 +1942,7 @@ impl Machine for Peer {
             .collect();
         for (s, why) in due {
             match why {
-                Failure::MapFailed(f) => self.unreachable(s, f),
+                Failure::MapFailed(f) => self.unreachable(now, s, f),
                 _ => self.end_session(s, why),
             }
         }

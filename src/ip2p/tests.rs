@@ -846,7 +846,7 @@ fn window_accepts_reordered_and_rejects_repeats() {
 
 mod props {
     use super::*;
-    use crate::ip2p::wire::{Mode, MAX_LEN, TAG_LEN};
+    use crate::ip2p::wire::{Mode, ModeSet, MAX_LEN, TAG_LEN};
     use core::net::{Ipv4Addr, Ipv6Addr};
     use proptest::prelude::*;
 
@@ -873,20 +873,28 @@ mod props {
             proptest::option::of(addr()),
             proptest::option::of(0u8..4),
             0u8..3,
+            proptest::option::of(1u8..16),
+            any::<bool>(),
         )
-            .prop_map(|(k, nonce, seq, app, addr, mapped, mode, why)| {
-                let refusal = [Refusal::UnknownApp, Refusal::Busy, Refusal::Declined][why as usize];
-                Control {
-                    kind: [Kind::Request, Kind::Reply, Kind::Refuse(refusal)][k as usize],
-                    nonce: Nonce(nonce),
-                    seq,
-                    app: AppName::new(&app).unwrap(),
-                    addr,
-                    mapped,
-                    mode: mode
-                        .map(|m| [Mode::Direct, Mode::Upnp, Mode::Stunt2, Mode::Relay][m as usize]),
-                }
-            })
+            .prop_map(
+                |(k, nonce, seq, app, addr, mapped, mode, why, offer, sms_reply)| {
+                    let refusal =
+                        [Refusal::UnknownApp, Refusal::Busy, Refusal::Declined][why as usize];
+                    Control {
+                        kind: [Kind::Request, Kind::Reply, Kind::Refuse(refusal)][k as usize],
+                        nonce: Nonce(nonce),
+                        seq,
+                        app: AppName::new(&app).unwrap(),
+                        addr,
+                        mapped,
+                        mode: mode.map(|m| {
+                            [Mode::Direct, Mode::Upnp, Mode::Stunt2, Mode::Relay][m as usize]
+                        }),
+                        offer: offer.and_then(ModeSet::from_bits),
+                        sms_reply,
+                    }
+                },
+            )
     }
 
     proptest! {

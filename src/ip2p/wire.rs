@@ -19,7 +19,7 @@
 //! |---|---|---|
 //! | 0 | 1 | version = 1 |
 //! | 1 | 1 | kind: 1 = Request, 2 = Reply, 3 = Refuse |
-//! | 2 | 1 | flags: bit 0 address present, bit 1 mapping present, bit 2 mode present; bits 3–7 zero |
+//! | 2 | 1 | flags: bit 0 address present, bit 1 mapping present, bit 2 mode present, bit 3 offer present, bit 4 answer by SMS; bits 5–7 zero |
 //! | 3 | 8 | nonce, big-endian |
 //! | 11 | 4 | sequence number, big-endian (Request: the sender's counter; Reply/Refuse: the request's, echoed) |
 //! | 15 | 1 | n = length of the application name, 1..=32 |
@@ -27,10 +27,11 @@
 //! | | 7 or 19 | address (if flagged): family 4 or 6, the IP address (4 or 16 octets), port (2, big-endian) |
 //! | | 7 or 19 | mapping (if flagged): the public address of a NAT mapping whose private side is the address |
 //! | | 1 | mode (if flagged): 0 direct, 1 UPnP IGD, 2 STUNT #2, 3 relay |
+//! | | 1 | offer (if flagged, P2PBroker): the modes the caller can take part in, bit *c* for mode code *c*; bits 4–7 zero, never empty |
 //! | | 1 | refusal reason (Refuse only): 1 unknown application, 2 busy, 3 declined, 4 unreachable (no mapping) |
 //! | end − 16 | 16 | tag |
 //!
-//! The longest message (32-octet name, two IPv6 addresses, mode) is 103 octets.
+//! The longest message (32-octet name, two IPv6 addresses, mode, offer) is 104 octets.
 //!
 //! ```
 //! use ip2p::ip2p::wire::{AppName, Control, Key, Kind, Nonce};
@@ -78,6 +79,8 @@ const FIXED: usize = 16;
 const FLAG_ADDR: u8 = 1;
 const FLAG_MAPPED: u8 = 2;
 const FLAG_MODE: u8 = 4;
+const FLAG_OFFER: u8 = 8;
+const FLAG_SMS_REPLY: u8 = 16;
 const MAC_CONTEXT: &[u8] = b"ip2p control v1";
 
 /// A key shared by two peers, 32 octets. Its `Debug` form does not show it, and it is overwritten
@@ -246,6 +249,96 @@ impl Mode {
     }
 }
 
+impl Mode {
+    /// Every mode, cheapest first: the order P2PBroker tries them in.
+    pub const ALL: [Mode; 4] = [Mode::Direct, Mode::Upnp, Mode::Stunt2, Mode::Relay];
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Direct => "direct",
+            Mode::Upnp => "UPnP IGD",
+            Mode::Stunt2 => "STUNT #2",
+            Mode::Relay => "relay",
+        })
+    }
+}
+
+/// A set of modes of operation (a caller's offer), iterated cheapest first.
+///
+/// ```
+/// use ip2p::ip2p::wire::{Mode, ModeSet};
+/// let offer = ModeSet::ALL.without(Mode::Upnp);
+/// assert_eq!(offer.iter().collect::<Vec<_>>(), [Mode::Direct, Mode::Stunt2, Mode::Relay]);
+/// assert_eq!(offer.cheapest(), Some(Mode::Direct));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ModeSet(u8);
+
+impl ModeSet {
+    /// No mode.
+    pub const EMPTY: ModeSet = ModeSet(0);
+    /// Every mode.
+    pub const ALL: ModeSet = ModeSet(0b1111);
+
+    /// The set holding `mode` only.
+    pub const fn only(mode: Mode) -> ModeSet {
+        ModeSet(1 << mode as u8)
+    }
+    /// `mode` is in the set.
+    pub const fn contains(self, mode: Mode) -> bool {
+        self.0 & (1 << mode as u8) != 0
+    }
+    /// The set with `mode` added.
+    pub const fn with(self, mode: Mode) -> ModeSet {
+        ModeSet(self.0 | 1 << mode as u8)
+    }
+    /// The set with `mode` removed.
+    pub const fn without(self, mode: Mode) -> ModeSet {
+        ModeSet(self.0 & !(1 << mode as u8))
+    }
+    /// The modes in both sets.
+    pub const fn and(self, other: ModeSet) -> ModeSet {
+        ModeSet(self.0 & other.0)
+    }
+    /// No mode in the set.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    /// How many modes.
+    pub const fn len(self) -> usize {
+        self.0.count_ones() as usize
+    }
+    /// The modes, cheapest first.
+    pub fn iter(self) -> impl Iterator<Item = Mode> {
+        Mode::ALL.into_iter().filter(move |m| self.contains(*m))
+    }
+    /// The cheapest mode in the set.
+    pub fn cheapest(self) -> Option<Mode> {
+        self.iter().next()
+    }
+    /// The octet on the wire.
+    pub const fn bits(self) -> u8 {
+        self.0
+    }
+    /// The set of a wire octet; `None` for unknown bits.
+    pub const fn from_bits(bits: u8) -> Option<ModeSet> {
+        if bits & !Self::ALL.0 != 0 {
+            None
+        } else {
+            Some(ModeSet(bits))
+        }
+    }
+}
+
+impl FromIterator<Mode> for ModeSet {
+    fn from_iter<I: IntoIterator<Item = Mode>>(iter: I) -> ModeSet {
+        iter.into_iter().fold(ModeSet::EMPTY, ModeSet::with)
+    }
+}
+
 /// Why a callee refused a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -310,6 +403,11 @@ pub struct Control {
     pub mapped: Option<TransportAddr>,
     /// The mode of operation the sender chose.
     pub mode: Option<Mode>,
+    /// P2PBroker (request): the modes the caller can take part in; the callee picks the
+    /// cheapest it can do too and names it in `mode` of its answer.
+    pub offer: Option<ModeSet>,
+    /// Request: answer by SMS, not over IP (the caller cannot be reached from outside).
+    pub sms_reply: bool,
 }
 
 /// Why octets are not a control message.
@@ -345,6 +443,9 @@ pub enum WireError {
     /// An unknown mode code.
     #[error("unknown mode {0}")]
     Mode(u8),
+    /// An offer with unknown mode bits, or none at all.
+    #[error("bad mode offer {0:#04x}")]
+    Offer(u8),
     /// An unknown refusal reason.
     #[error("unknown refusal reason {0}")]
     Refusal(u8),
@@ -373,6 +474,12 @@ impl Control {
         if self.mode.is_some() {
             flags |= FLAG_MODE;
         }
+        if self.offer.is_some() {
+            flags |= FLAG_OFFER;
+        }
+        if self.sms_reply {
+            flags |= FLAG_SMS_REPLY;
+        }
         out.push(flags);
         out.extend_from_slice(&self.nonce.0.to_be_bytes());
         out.extend_from_slice(&self.seq.to_be_bytes());
@@ -385,6 +492,9 @@ impl Control {
         }
         if let Some(m) = self.mode {
             out.push(m.code());
+        }
+        if let Some(o) = self.offer {
+            out.push(o.bits());
         }
         if let Kind::Refuse(r) = self.kind {
             out.push(r.code());
@@ -428,7 +538,7 @@ impl Control {
             return Err(WireError::Kind(kind_code));
         }
         let flags = bytes[2];
-        if flags & !(FLAG_ADDR | FLAG_MAPPED | FLAG_MODE) != 0 {
+        if flags & !(FLAG_ADDR | FLAG_MAPPED | FLAG_MODE | FLAG_OFFER | FLAG_SMS_REPLY) != 0 {
             return Err(WireError::Flags(flags));
         }
         let total = bytes.len();
@@ -469,6 +579,15 @@ impl Control {
         } else {
             None
         };
+        let offer = if flags & FLAG_OFFER != 0 {
+            let c = r.u8("offer").map_err(short)?;
+            match ModeSet::from_bits(c) {
+                Some(o) if !o.is_empty() => Some(o),
+                _ => return Err(WireError::Offer(c)),
+            }
+        } else {
+            None
+        };
         let kind = match kind_code {
             1 => Kind::Request,
             2 => Kind::Reply,
@@ -488,6 +607,8 @@ impl Control {
             addr,
             mapped,
             mode,
+            offer,
+            sms_reply: flags & FLAG_SMS_REPLY != 0,
         })
     }
 }
@@ -512,6 +633,8 @@ mod tests {
             addr: Some("[2001:db8::1]:65535".parse().unwrap()),
             mapped: Some("[2001:db8::2]:1".parse().unwrap()),
             mode: Some(Mode::Stunt2),
+            offer: Some(ModeSet::ALL),
+            sms_reply: true,
         }
     }
 
@@ -520,7 +643,7 @@ mod tests {
         let (a, b) = ids();
         let key = Key::from_bytes([1; 32]);
         let bytes = longest().encode(&key, &a, &b);
-        assert_eq!(bytes.len(), 103);
+        assert_eq!(bytes.len(), 104);
         assert_eq!(Control::decode(&bytes, &key, &a, &b), Ok(longest()));
     }
 
@@ -536,6 +659,8 @@ mod tests {
             addr: Some("10.0.0.1:21".parse().unwrap()),
             mapped: None,
             mode: Some(Mode::Direct),
+            offer: None,
+            sms_reply: false,
         };
         let bytes = m.encode(&key, &a, &b);
         let body: &[u8] = &[

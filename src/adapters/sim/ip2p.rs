@@ -13,11 +13,13 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use crate::broker::{NatBehaviour, Profile};
 use crate::ip2p::invariants::Observer;
-use crate::ip2p::wire::{AppName, Control, Key, Kind, Nonce};
+use crate::ip2p::wire::{AppName, Control, Key, Kind, Mode, Nonce};
 use crate::ip2p::{Error, Event, Input, MapFailure, MapKey, Mapping, Output, Peer, SessionId};
 use crate::machine::Machine;
 use crate::msisdn::Msisdn;
+use crate::relay::RelayToken;
 use crate::time::Time;
 use crate::TransportAddr;
 
@@ -47,10 +49,88 @@ pub struct Datagram {
 pub const NAT_A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 1));
 /// The callee's NAT's public address.
 pub const NAT_B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 2));
+/// The caller's address in a brokered world ([`Pair::with_nets`]): attach the caller with it.
+pub const CALLER_LOCAL: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
+/// The callee's address in a brokered world: attach the callee with it.
+pub const CALLEE_LOCAL: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 1));
+/// The relay of a brokered world.
+pub const RELAY: TransportAddr = TransportAddr(SocketAddr::new(
+    IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 100)),
+    3478,
+));
 
 /// A NAT mapping a host holds or is obtaining: (key, local port). Both NATs keep the port
 /// (endpoint-independent, port-preserving; what else a NAT may do is the STUNT model's business).
 pub type HostMapping = (MapKey, u16);
+
+/// P2PBroker: the network around one side, each a row of the testbed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NetKind {
+    /// No NAT: the host's own address is reachable.
+    Public,
+    /// A port-preserving, endpoint-independent NAT that filters inbound traffic (STUNT #2 works).
+    Predictable,
+    /// Like `Predictable`, with an UPnP IGD that maps ports.
+    Igd,
+    /// A NAT with random ports per connection and inbound filtering: nothing gets in.
+    Symmetric,
+}
+
+impl NetKind {
+    /// Every kind, in the testbed's order.
+    pub const ALL: [NetKind; 4] = [
+        NetKind::Public,
+        NetKind::Predictable,
+        NetKind::Igd,
+        NetKind::Symmetric,
+    ];
+
+    /// The profile a correct probe finds for a host at `local` behind a NAT at `nat`.
+    pub fn profile(self, local: IpAddr, nat: IpAddr) -> Profile {
+        let ei = NatBehaviour::EndpointIndependent { preserving: true };
+        match self {
+            NetKind::Public => Profile::public(local),
+            NetKind::Predictable => Profile {
+                local,
+                public: Some(nat),
+                igd: None,
+                nat: ei,
+            },
+            NetKind::Igd => Profile {
+                local,
+                public: Some(nat),
+                igd: Some(nat),
+                nat: ei,
+            },
+            NetKind::Symmetric => Profile {
+                local,
+                public: Some(nat),
+                igd: None,
+                nat: NatBehaviour::Random,
+            },
+        }
+    }
+
+    /// Whether a mapping by `mode` can be obtained on this network.
+    pub fn can_map(self, mode: Mode) -> bool {
+        match mode {
+            Mode::Upnp => self == NetKind::Igd,
+            Mode::Stunt2 => self != NetKind::Symmetric,
+            Mode::Direct | Mode::Relay => false,
+        }
+    }
+}
+
+/// Relay mode: the two legs of one token at the relay.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RelayLeg {
+    /// The token both present.
+    pub token: RelayToken,
+    /// The caller's request, once it connected to the relay.
+    pub caller: Option<Nonce>,
+    /// The callee's session, once it connected to the relay.
+    pub callee: Option<SessionId>,
+}
 
 /// The world of one caller `a` and one callee `b`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -94,6 +174,15 @@ pub struct Pair {
     pub held: [Vec<HostMapping>; 2],
     /// Sessions whose low-TTL SYN (D.5) went out: NAT-B lets the caller's SYN in.
     pub punched: Vec<SessionId>,
+    /// How each mapping asked for (pending or held) is made, caller then callee.
+    pub map_modes: [Vec<(MapKey, Mode)>; 2],
+    /// P2PBroker: the networks around the caller and the callee (`None`: the fixed-mode world,
+    /// where both own addresses are reachable and every mapping may succeed).
+    pub nets: Option<[NetKind; 2]>,
+    /// Relay mode: connections waiting at the relay, by token (sorted).
+    pub relay: Vec<RelayLeg>,
+    /// Relay mode: pairs the relay joined and both ends still hold: (request, session).
+    pub relayed: Vec<(Nonce, SessionId)>,
     /// What the invariants look at.
     pub obs: Observer,
     /// Compare a peer before and after every input it rejects (the contract: a rejected input
@@ -141,10 +230,26 @@ impl Pair {
             mapping: [Vec::new(), Vec::new()],
             held: [Vec::new(), Vec::new()],
             punched: Vec::new(),
+            map_modes: [Vec::new(), Vec::new()],
+            nets: None,
+            relay: Vec::new(),
+            relayed: Vec::new(),
             obs: Observer::default(),
             check_rejections: false,
             rejection_changed: false,
         }
+    }
+
+    /// A brokered world: each peer is told the profile of its network (`nets`: caller's,
+    /// callee's) as the host's probe would find it.
+    pub fn with_nets(a: Peer, b: Peer, nets: [NetKind; 2]) -> Pair {
+        let mut w = Pair::new(a, b);
+        w.nets = Some(nets);
+        let pa = nets[0].profile(CALLER_LOCAL, NAT_A);
+        let pb = nets[1].profile(CALLEE_LOCAL, NAT_B);
+        let _ = w.feed(false, Input::Profile(pa));
+        let _ = w.feed(true, Input::Profile(pb));
+        w
     }
 
     /// The caller's number.
@@ -190,10 +295,18 @@ impl Pair {
                 Output::ActivateBroadband => self.a_activating = true,
                 Output::DeactivateBroadband => self.a_activating = false,
                 Output::Event(Event::Failed { nonce, .. }) => {
-                    self.a_connecting.retain(|c| c.0 != nonce)
+                    self.a_connecting.retain(|c| c.0 != nonce);
+                    self.caller_gone(nonce);
                 }
-                Output::Map { key, port, .. } => insert_unique(&mut self.mapping[0], (key, port)),
+                Output::Event(Event::ModeFailed { nonce, .. }) => self.caller_gone(nonce),
+                Output::Map { key, port, mode } => {
+                    insert_unique(&mut self.mapping[0], (key, port));
+                    insert_unique(&mut self.map_modes[0], (key, mode));
+                }
                 Output::Unmap(key) => self.unmap(0, key),
+                Output::RelayConnect { nonce, token, .. } => {
+                    self.leg(token).caller = Some(nonce);
+                }
                 _ => {}
             }
         }
@@ -215,9 +328,15 @@ impl Pair {
                     self.b_servers.clear();
                 }
                 Output::Event(Event::SessionFailed { session, .. }) => self.server_gone(session),
-                Output::Map { key, port, .. } => insert_unique(&mut self.mapping[1], (key, port)),
+                Output::Map { key, port, mode } => {
+                    insert_unique(&mut self.mapping[1], (key, port));
+                    insert_unique(&mut self.map_modes[1], (key, mode));
+                }
                 Output::Unmap(key) => self.unmap(1, key),
                 Output::Punch { session, .. } => insert_unique(&mut self.punched, session),
+                Output::RelayAccept { session, token, .. } => {
+                    self.leg(token).callee = Some(session);
+                }
                 _ => {}
             }
         }
@@ -229,9 +348,42 @@ impl Pair {
         insert_sorted(&mut self.sms, s);
     }
 
+    /// The relay's entry for `token` (a new one if none).
+    fn leg(&mut self, token: RelayToken) -> &mut RelayLeg {
+        let i = match self.relay.binary_search_by(|l| l.token.cmp(&token)) {
+            Ok(i) => i,
+            Err(i) => {
+                self.relay.insert(
+                    i,
+                    RelayLeg {
+                        token,
+                        caller: None,
+                        callee: None,
+                    },
+                );
+                i
+            }
+        };
+        &mut self.relay[i]
+    }
+
+    /// The caller's host drops request `nonce`'s connection (at the relay too); a relayed pair
+    /// loses its far end with it.
+    fn caller_gone(&mut self, nonce: Nonce) {
+        for l in &mut self.relay {
+            if l.caller == Some(nonce) {
+                l.caller = None;
+            }
+        }
+        self.relay
+            .retain(|l| l.caller.is_some() || l.callee.is_some());
+        self.relayed.retain(|r| r.0 != nonce);
+    }
+
     fn unmap(&mut self, side: usize, key: MapKey) {
         self.mapping[side].retain(|m| m.0 != key);
         self.held[side].retain(|m| m.0 != key);
+        self.map_modes[side].retain(|m| m.0 != key);
         if let MapKey::Session(s) = key {
             self.punched.retain(|p| *p != s);
         }
@@ -239,9 +391,18 @@ impl Pair {
 
     /// A host finishes the mapping `m` it is obtaining (caller's if `!callee`): in place on the
     /// NAT and reported with the NAT's public address if `ok`, else reported as failed.
+    /// In a brokered world a mapping the network cannot give fails whatever `ok` says.
     pub fn map_done(&mut self, callee: bool, m: HostMapping, ok: bool) {
         let side = usize::from(callee);
+        if !self.mapping[side].contains(&m) {
+            return;
+        }
         self.mapping[side].retain(|x| *x != m);
+        let possible = match (self.nets, self.map_mode(side, m.0)) {
+            (Some(nets), Some(mode)) => nets[side].can_map(mode),
+            _ => true,
+        };
+        let ok = ok && possible;
         let result = if ok {
             insert_unique(&mut self.held[side], m);
             let ip = if callee { NAT_B } else { NAT_A };
@@ -249,10 +410,50 @@ impl Pair {
                 public: TransportAddr(SocketAddr::new(ip, m.1)),
                 ttl: Some(2),
             })
+        } else if self.map_mode(side, m.0) == Some(Mode::Stunt2) && !possible {
+            Err(MapFailure::Unpredictable)
         } else {
             Err(MapFailure::NoGateway)
         };
         let _ = self.feed(callee, Input::Mapped { key: m.0, result });
+    }
+
+    fn map_mode(&self, side: usize, key: MapKey) -> Option<Mode> {
+        self.map_modes[side]
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, m)| *m)
+    }
+
+    /// Whether a side's own address is reachable from outside.
+    fn own_reachable(&self, side: usize) -> bool {
+        self.nets.map_or(true, |n| n[side] == NetKind::Public)
+    }
+
+    /// Relay mode: the relay joins the two legs of entry `i` if both are there: the caller is
+    /// connected, the callee's server accepted.
+    pub fn relay_join(&mut self, i: usize) {
+        let Some(l) = self.relay.get(i) else { return };
+        let (Some(nonce), Some(session)) = (l.caller, l.callee) else {
+            return;
+        };
+        self.relay.remove(i);
+        insert_unique(&mut self.relayed, (nonce, session));
+        let _ = self.feed(false, Input::Connected(nonce));
+        let _ = self.feed(true, Input::Accepted(session));
+    }
+
+    /// Relay mode: the relay refuses or drops entry `i` (time-out, limit): both legs fail.
+    pub fn relay_drop(&mut self, i: usize) {
+        if i >= self.relay.len() {
+            return;
+        }
+        let l = self.relay.remove(i);
+        if let Some(nonce) = l.caller {
+            let _ = self.feed(false, Input::ConnectFailed(nonce));
+        }
+        // the callee's server just sees no caller: its session times out
+        let _ = l.callee;
     }
 
     /// The callee's session a connect to `to` lands on: its server's own address, or the
@@ -260,7 +461,7 @@ impl Pair {
     /// opened it).
     fn reach(&self, to: TransportAddr) -> Option<SessionId> {
         if let Some((s, _)) = self.b_servers.iter().find(|(_, a)| *a == to) {
-            return Some(*s);
+            return self.own_reachable(1).then_some(*s);
         }
         if to.0.ip() != NAT_B {
             return None;
@@ -270,7 +471,7 @@ impl Pair {
         let MapKey::Session(owner) = key else {
             return None;
         };
-        let stunt = self.b.config().mode == crate::ip2p::wire::Mode::Stunt2;
+        let stunt = self.map_mode(1, *key) == Some(Mode::Stunt2);
         if stunt && !self.punched.contains(owner) {
             // NAT-B has no entry for the caller yet: the SYN is dropped
             return None;
@@ -284,6 +485,14 @@ impl Pair {
     fn server_gone(&mut self, session: SessionId) {
         self.b_starting.retain(|s| *s != session);
         self.b_servers.retain(|s| s.0 != session);
+        for l in &mut self.relay {
+            if l.callee == Some(session) {
+                l.callee = None;
+            }
+        }
+        self.relay
+            .retain(|l| l.caller.is_some() || l.callee.is_some());
+        self.relayed.retain(|r| r.1 != session);
     }
 
     /// The caller's application asks for the callee's `app` (B.1) with `nonce`, on `port`.
@@ -341,8 +550,12 @@ impl Pair {
     /// port at its address (else the connection is refused and the answer is gone).
     pub fn deliver_datagram(&mut self, d: Datagram) {
         let port = d.to.0.port();
-        let reachable = self.a.ip() == Some(d.to.0.ip())
-            || (d.to.0.ip() == NAT_A && self.held[0].iter().any(|(_, p)| *p == port));
+        // through NAT-A only by an IGD mapping: a predicted (STUNT #2) one filters inbound
+        let reachable = (self.own_reachable(0) && self.a.ip() == Some(d.to.0.ip()))
+            || (d.to.0.ip() == NAT_A
+                && self.held[0]
+                    .iter()
+                    .any(|(k, p)| *p == port && self.map_mode(0, *k) != Some(Mode::Stunt2)));
         if self.a_listening.iter().any(|(_, p)| *p == port) && reachable {
             let _ = self.feed(false, Input::Ip { payload: d.payload });
         }
@@ -449,7 +662,14 @@ impl Pair {
 
     /// The caller's application closes the connection of request `n`.
     pub fn close_request(&mut self, n: Nonce) {
+        self.caller_gone(n);
         let _ = self.feed(false, Input::CloseRequest(n));
+    }
+
+    /// NoHalfOpenRelay, to be asked once nothing can happen any more: nothing waits at the relay
+    /// and no joined pair is left (every leg ended with its request or session).
+    pub fn no_relay_left(&self) -> bool {
+        self.relay.is_empty() && self.relayed.is_empty()
     }
 
     /// The callee's application closes `session`.
@@ -529,5 +749,7 @@ pub fn forged(kind: Kind, nonce: Nonce, app: AppName, addr: TransportAddr) -> Co
         addr: Some(addr),
         mapped: None,
         mode: None,
+        offer: None,
+        sms_reply: false,
     }
 }

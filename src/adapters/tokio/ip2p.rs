@@ -842,6 +842,13 @@ impl Task {
                     old.abort();
                 }
             }
+            // replaced by relay_dial when the relay adapter lands (same session)
+            Output::RelayConnect { nonce, .. } => {
+                let _ = self
+                    .internal
+                    .send(Internal::Input(Input::ConnectFailed(nonce)));
+            }
+            Output::RelayAccept { .. } => {}
             Output::Event(e) => {
                 match &e {
                     Event::Connected(n) => {
