@@ -16,6 +16,7 @@
 pub mod check;
 pub mod report;
 
+pub mod broker;
 pub mod chord;
 pub mod ip2p;
 pub mod stunt;
@@ -68,7 +69,13 @@ impl ModelSpec {
 
 /// Every model; the chord model adds `chord::spec()` here.
 pub fn registry() -> Vec<ModelSpec> {
-    vec![chord::spec(), ip2p::spec(), stunt::spec(), upnp::spec()]
+    vec![
+        chord::spec(),
+        ip2p::spec(),
+        stunt::spec(),
+        upnp::spec(),
+        broker::spec(),
+    ]
 }
 
 /// The registered model called `name`, if any.

@@ -37,6 +37,10 @@ pub struct BrokerConfig {
     pub forget_after: Duration,
     /// Most (network, peer) entries remembered (default 64); the oldest goes first.
     pub max_memory: usize,
+    /// When a mode fails, try the next one (default `true`). `false` gives up at the first
+    /// failure, as a fixed-mode peer does: the model's `no-fallback` variant shows what that
+    /// costs when a profile is stale.
+    pub fallback: bool,
 }
 
 impl Default for BrokerConfig {
@@ -45,6 +49,7 @@ impl Default for BrokerConfig {
             relay: None,
             forget_after: Duration::from_secs(600),
             max_memory: 64,
+            fallback: true,
         }
     }
 }

@@ -96,6 +96,8 @@ pub struct Observer {
     pub mapped: Vec<MapKey>,
     /// A mapping was asked for twice, or released without being held.
     pub mapping_misused: bool,
+    /// The callee moved a session to its next mode ([`Event::SessionModeFailed`]).
+    pub callee_fell_back: bool,
 }
 
 impl Observer {
@@ -178,6 +180,7 @@ impl Observer {
                 }
             }
             Output::StartServer { session, .. } => self.servers.push(session.nonce),
+            Output::Event(Event::SessionModeFailed { .. }) => self.callee_fell_back = true,
             _ => {}
         }
     }

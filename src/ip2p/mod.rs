@@ -526,6 +526,16 @@ pub enum Event {
         /// The application.
         app: AppName,
     },
+    /// Callee, P2PBroker: `session` could not be made reachable by `mode` (`error`); it goes on
+    /// with the next mode the caller offered and this peer can do, without another SMS.
+    SessionModeFailed {
+        /// The session.
+        session: SessionId,
+        /// The mode that failed.
+        mode: Mode,
+        /// Why.
+        error: Failure,
+    },
     /// Callee: the caller connected to the server of `session`.
     Served(SessionId),
     /// Callee: session ended without the caller connecting.
@@ -1144,7 +1154,8 @@ impl Peer {
         self.memory.failed(network, peer, mode, now);
         self.cache.remove(&(peer, app));
         let rest = offer.without(mode);
-        if rest.is_empty() || usize::from(attempt) + 1 >= Mode::ALL.len() {
+        let fallback = self.config.broker.as_ref().is_some_and(|b| b.fallback);
+        if !fallback || rest.is_empty() || usize::from(attempt) + 1 >= Mode::ALL.len() {
             return self.fail_request(nonce, error);
         }
         let Some(ps) = self.peers.get_mut(&peer) else {
@@ -1578,24 +1589,34 @@ impl Peer {
         let me = self.config.me;
         // P2PBroker: the next mode this peer can do from the caller's offer, with no SMS round
         // trip (the mapping that failed is released first)
-        let next = self.sessions.get_mut(&session).and_then(|s| {
-            let port = match s.state {
-                SessState::WaitMapping { port, .. } => port,
-                _ => return None,
-            };
-            let mode = s.rest.cheapest()?;
-            s.rest = s.rest.without(mode);
-            s.mode = mode;
-            if mode == Mode::Stunt2 {
-                s.answer_by_sms = true;
-            }
-            let was_mapped = core::mem::replace(&mut s.mapped, false);
-            Some((port, was_mapped))
-        });
-        if let (Some((port, was_mapped)), Some(ip)) = (next, self.ip()) {
+        let fallback = self.config.broker.as_ref().is_some_and(|b| b.fallback);
+        let next = self
+            .sessions
+            .get_mut(&session)
+            .filter(|_| fallback)
+            .and_then(|s| {
+                let port = match s.state {
+                    SessState::WaitMapping { port, .. } => port,
+                    _ => return None,
+                };
+                let mode = s.rest.cheapest()?;
+                s.rest = s.rest.without(mode);
+                let failed = core::mem::replace(&mut s.mode, mode);
+                if mode == Mode::Stunt2 {
+                    s.answer_by_sms = true;
+                }
+                let was_mapped = core::mem::replace(&mut s.mapped, false);
+                Some((port, was_mapped, failed))
+            });
+        if let (Some((port, was_mapped, failed)), Some(ip)) = (next, self.ip()) {
             if was_mapped {
                 self.out.push_back(Output::Unmap(MapKey::Session(session)));
             }
+            self.event(Event::SessionModeFailed {
+                session,
+                mode: failed,
+                error: Failure::MapFailed(why),
+            });
             if self.reach(now, session, ip, port).is_ok() {
                 return;
             }
