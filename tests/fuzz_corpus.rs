@@ -93,6 +93,11 @@ fn ip2p_peer_corpus() {
 }
 
 #[test]
+fn broker_pair_corpus() {
+    replay("broker_pair", fuzz_lib::ip2p_targets::broker_pair);
+}
+
+#[test]
 fn stunt_wire_corpus() {
     replay("stunt_wire", fuzz_lib::stunt_targets::stunt_wire);
 }
@@ -134,6 +139,9 @@ fn seeds_pass() {
     }
     for (_, s) in fuzz_lib::ip2p_targets::peer_seeds() {
         fuzz_lib::ip2p_targets::ip2p_peer(&s);
+    }
+    for (_, s) in fuzz_lib::ip2p_targets::broker_seeds() {
+        fuzz_lib::ip2p_targets::broker_pair(&s);
     }
     for (_, s) in fuzz_lib::stunt_targets::wire_seeds() {
         fuzz_lib::stunt_targets::stunt_wire(&s);
@@ -181,6 +189,7 @@ fn seeds_are_current() {
         ("chord_sim", fuzz_lib::sim_seeds()),
         ("ip2p_wire", fuzz_lib::ip2p_targets::wire_seeds()),
         ("ip2p_peer", fuzz_lib::ip2p_targets::peer_seeds()),
+        ("broker_pair", fuzz_lib::ip2p_targets::broker_seeds()),
         ("stunt_wire", fuzz_lib::stunt_targets::wire_seeds()),
         ("stunt_roles", fuzz_lib::stunt_targets::roles_seeds()),
         ("sms_at", fuzz_lib::sms_at_targets::sms_at_seeds()),

@@ -14,12 +14,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use arbitrary::{Result, Unstructured};
+use ip2p::broker::BrokerConfig;
 use ip2p::ip2p::wire::{
     AppName, Control, Key, Kind, Mode, ModeSet, Nonce, Refusal, MAX_LEN, TAG_LEN,
 };
 use ip2p::ip2p::{Config, Input, Peer, SessionId};
 use ip2p::machine::Machine;
-use ip2p::sim::ip2p::Pair;
+use ip2p::sim::ip2p::{NetKind, Pair, CALLEE_LOCAL, NAT_B, RELAY};
 use ip2p::{Msisdn, TransportAddr};
 
 fn a() -> Msisdn {
@@ -201,7 +202,58 @@ pub fn ip2p_peer(data: &[u8]) {
     let Ok(flags) = u.arbitrary::<u8>() else {
         return;
     };
-    let mut w = world(flags);
+    drive(world(flags), flags, u);
+}
+
+/// The body of the `broker_pair` target: the same steps as `ip2p_peer`, on two brokered peers
+/// whose networks (public, predictable, IGD, symmetric: two bits each), relay and fallback come
+/// from the second byte; a third byte may make the callee's profile stale.
+pub fn broker_pair(data: &[u8]) {
+    let mut u = Unstructured::new(data);
+    let (Ok(flags), Ok(nets), Ok(stale)) = (
+        u.arbitrary::<u8>(),
+        u.arbitrary::<u8>(),
+        u.arbitrary::<u8>(),
+    ) else {
+        return;
+    };
+    let kind = |bits: u8| NetKind::ALL[usize::from(bits & 3)];
+    let broker = BrokerConfig {
+        relay: (nets & 0x10 != 0).then_some(RELAY),
+        fallback: nets & 0x20 == 0,
+        max_memory: 4,
+        ..BrokerConfig::default()
+    };
+    let app = AppName::new("ftp").expect("name");
+    let config = |me, other| {
+        let mut c = Config::new(me)
+            .with_peer(other, key())
+            .with_app(app)
+            .with_broker(broker.clone());
+        c.sms_attempts = 1 + flags % 3;
+        c.max_requests = 4;
+        c.max_sessions = 2;
+        if flags & 0x10 != 0 {
+            c.cache_ttl = Duration::from_secs(20);
+        }
+        c
+    };
+    let mut w = Pair::with_nets(
+        Peer::new(config(a(), b())),
+        Peer::new(config(b(), a())),
+        [kind(nets), kind(nets >> 2)],
+    );
+    if stale & 0x80 != 0 {
+        // the callee's profile says something else than its network
+        let claim = kind(stale).profile(CALLEE_LOCAL, NAT_B);
+        let _ = w.feed(true, Input::Profile(claim));
+    }
+    w.check_rejections = true;
+    drive(w, flags, u);
+}
+
+/// Run the fuzzer's steps on `w`, then quiesce and check the end-state invariants.
+fn drive(mut w: Pair, flags: u8, mut u: Unstructured) {
     let app = AppName::new("ftp").expect("name");
     let other_app = AppName::new("telnet").expect("name");
     let mut steps = 0;
@@ -209,7 +261,7 @@ pub fn ip2p_peer(data: &[u8]) {
         steps += 1;
         let Ok(op) = u.arbitrary::<u8>() else { break };
         let pick = u.arbitrary::<u8>().unwrap_or(0) as usize;
-        match op % 22 {
+        match op % 24 {
             0 if w.issued.len() < 8 => {
                 let nonce = Nonce(steps as u64);
                 let which = if pick % 5 == 0 { other_app } else { app };
@@ -320,9 +372,11 @@ pub fn ip2p_peer(data: &[u8]) {
                 let callee = pick % 2 == 1;
                 let pending = &w.mapping[usize::from(callee)];
                 if let Some(m) = pending.get(pick / 2 % pending.len().max(1)).copied() {
-                    w.map_done(callee, m, op % 22 == 20);
+                    w.map_done(callee, m, op % 24 == 20);
                 }
             }
+            22 if !w.relay.is_empty() => w.relay_join(pick % w.relay.len()),
+            23 if !w.relay.is_empty() => w.relay_drop(pick % w.relay.len()),
             _ => {}
         }
         check(&w);
@@ -346,6 +400,8 @@ pub fn ip2p_peer(data: &[u8]) {
             w.map_done(true, m, false);
         } else if let Some((n, _)) = w.a_connecting.first().copied() {
             w.settle_connect(n, false);
+        } else if !w.relay.is_empty() {
+            w.relay_drop(0);
         } else if let Some(n) = w.issued.iter().copied().find(|n| w.a.is_open(*n)) {
             w.close_request(n);
         } else if let Some((s, _)) = w.b_servers.first().copied() {
@@ -372,6 +428,38 @@ pub fn ip2p_peer(data: &[u8]) {
         w.held,
         w.obs.held
     );
+    assert!(
+        w.no_relay_left(),
+        "NoHalfOpenRelay: waiting {:?}, joined {:?}",
+        w.relay,
+        w.relayed
+    );
+}
+
+/// Hand-written seeds for `broker_pair`: flags, networks and stale bytes, then one scenario that
+/// offers every step once in the order a call takes (resolve, attach, map, SMS, server, map,
+/// answer, punch wait, connect, relay, close), on a few pairs of networks.
+pub fn broker_seeds() -> Vec<(String, Vec<u8>)> {
+    let call = [
+        0, 0, 1, 0, 20, 0, 3, 0, 2, 0, 12, 0, 20, 1, 3, 0, 6, 0, 15, 0, 13, 0, 22, 0, 18, 0,
+    ];
+    let mut v = Vec::new();
+    for (name, nets, stale) in [
+        ("public-public", 0x00u8, 0u8),
+        ("predictable-predictable", 0x15, 0),
+        ("igd-igd", 0x1a, 0),
+        ("symmetric-symmetric-relay", 0x1f, 0),
+        ("symmetric-no-relay", 0x0f, 0),
+        ("stale-public-claim", 0x1c, 0x80),
+        ("stale-no-fallback", 0x3c, 0x80),
+    ] {
+        let mut bytes = vec![0, nets, stale];
+        bytes.extend_from_slice(&call);
+        // a second call after the first, as the memory of failed modes matters then
+        bytes.extend_from_slice(&call);
+        v.push((name.into(), bytes));
+    }
+    v
 }
 
 /// Hand-written seeds for `ip2p_peer`: byte scenarios (op, pick) pairs after a flags byte.
