@@ -120,6 +120,59 @@ pub enum Traversal {
         /// How long the callee's punched port waits for the caller's SYN.
         punch_timeout: Duration,
     },
+    /// P2PBroker: every way out this host has; the peer ([`crate::ip2p::Config::broker`])
+    /// asks for one per connection.
+    Brokered {
+        /// UPnP IGD discovery options, if the network may have an IGD.
+        upnp: Option<super::upnp::Options>,
+        /// The lease asked for each UPnP mapping.
+        lease: Duration,
+        /// Prediction servers for STUNT #2 (empty: no STUNT #2).
+        servers: Vec<SocketAddr>,
+        /// How predictions are made.
+        predict: crate::stunt::predict::PredictConfig,
+        /// How long the callee's punched port waits for the caller's SYN.
+        punch_timeout: Duration,
+    },
+}
+
+impl Traversal {
+    /// UPnP: the discovery options and the lease, if this host may map by UPnP.
+    fn upnp(&self) -> Option<(super::upnp::Options, Duration)> {
+        match self {
+            Traversal::Upnp { options, lease } => Some((options.clone(), *lease)),
+            Traversal::Brokered {
+                upnp: Some(options),
+                lease,
+                ..
+            } => Some((options.clone(), *lease)),
+            _ => None,
+        }
+    }
+
+    /// STUNT #2: servers, prediction settings and punch time-out, if this host may punch.
+    fn stunt(
+        &self,
+    ) -> Option<(
+        Vec<SocketAddr>,
+        crate::stunt::predict::PredictConfig,
+        Duration,
+    )> {
+        match self {
+            Traversal::Stunt {
+                servers,
+                predict,
+                punch_timeout,
+            }
+            | Traversal::Brokered {
+                servers,
+                predict,
+                punch_timeout,
+                ..
+            } if !servers.is_empty() => Some((servers.clone(), *predict, *punch_timeout)),
+            _ => None,
+        }
+    }
 }
 
 /// Settings of the task.
@@ -152,6 +205,15 @@ pub enum ConnectError {
     /// The protocol failed (no answer, refused, radio, connect).
     #[error("iP2P: {0}")]
     Failed(Failure),
+    /// P2PBroker: every mode tried failed; `tried` names each mode and why, in order, and
+    /// `error` is how the request ended.
+    #[error("iP2P: every mode failed ({}); then {error}", tried.iter().map(|(m, f)| format!("{m}: {f}")).collect::<Vec<_>>().join("; "))]
+    ModesFailed {
+        /// Each mode tried, and why it failed.
+        tried: Vec<(Mode, Failure)>,
+        /// How the request ended.
+        error: Failure,
+    },
     /// The peer rejected the request (unknown peer, too many requests …).
     #[error("iP2P request rejected: {0}")]
     Rejected(crate::ip2p::Error),
@@ -193,8 +255,12 @@ pub struct Connection {
     pub stream: TcpStream,
     /// The request.
     pub nonce: Nonce,
-    /// The callee's application address.
+    /// The callee's application address (in relay mode: the relay's).
     pub addr: TransportAddr,
+    /// The mode of operation that connected (P2PBroker; a fixed-mode peer's mode otherwise).
+    pub mode: Mode,
+    /// Modes that failed before this one (P2PBroker fallback), and why.
+    pub failed: Vec<(Mode, Failure)>,
     close: mpsc::UnboundedSender<Command>,
 }
 
@@ -374,6 +440,7 @@ pub fn spawn(
         listeners: HashMap::new(),
         servers: HashMap::new(),
         pending: HashMap::new(),
+        tried: HashMap::new(),
         streams: HashMap::new(),
         held: HashMap::new(),
         mapping: std::collections::HashSet::new(),
@@ -406,6 +473,8 @@ struct Task {
     pending: HashMap<Nonce, oneshot::Sender<Result<Connection, ConnectError>>>,
     /// Streams connected (and to where), waiting for the peer to confirm.
     streams: HashMap<Nonce, (TcpStream, TransportAddr)>,
+    /// P2PBroker: modes that failed per request, for the application's error or connection.
+    tried: HashMap<Nonce, Vec<(Mode, Failure)>>,
     /// Mappings in place, by the peer's key.
     held: HashMap<MapKey, Held>,
     /// Mappings being obtained.
@@ -540,7 +609,10 @@ impl Task {
                     }
                 }
             }
-            Command::CloseRequest(n) => self.input(Input::CloseRequest(n)),
+            Command::CloseRequest(n) => {
+                self.tried.remove(&n);
+                self.input(Input::CloseRequest(n))
+            }
             Command::CloseSession(s) => self.input(Input::CloseSession(s)),
             Command::Stop => {}
         }
@@ -645,20 +717,19 @@ impl Task {
         };
         let local = SocketAddr::new(ip, port);
         self.mapping.insert(key);
-        match (mode, self.config.traversal.clone()) {
-            (Mode::Upnp, Traversal::Upnp { options, lease }) => {
+        match (
+            mode,
+            self.config.traversal.upnp(),
+            self.config.traversal.stunt(),
+        ) {
+            (Mode::Upnp, Some((options, lease)), _) => {
                 let igd = Arc::clone(&self.igd);
                 tokio::spawn(async move {
                     let r = upnp_map(igd, options, local, lease).await;
                     let _ = tx.send(Internal::Mapped(key, r));
                 });
             }
-            (
-                Mode::Stunt2,
-                Traversal::Stunt {
-                    servers, predict, ..
-                },
-            ) => {
+            (Mode::Stunt2, _, Some((servers, predict, _))) => {
                 tokio::spawn(async move {
                     let r = match super::stunt::predict(local, &servers, predict).await {
                         Ok(p) => Ok((
@@ -786,7 +857,7 @@ impl Task {
                 let tx = self.internal.clone();
                 let timeout = self.config.connect_timeout;
                 // D.6: the SYN must leave from PortA, whose mapping the callee punched toward
-                let punched = (self.peer.config().mode == Mode::Stunt2)
+                let punched = (self.peer.request_mode(nonce) == Some(Mode::Stunt2))
                     .then(|| self.peer.ip())
                     .flatten()
                     .map(|ip| SocketAddr::new(ip, from_port));
@@ -823,7 +894,7 @@ impl Task {
                 to,
                 ttl,
             } => {
-                let Traversal::Stunt { punch_timeout, .. } = self.config.traversal else {
+                let Some((_, _, punch_timeout)) = self.config.traversal.stunt() else {
                     return;
                 };
                 let Some(ip) = self.peer.ip() else { return };
@@ -852,6 +923,8 @@ impl Task {
             Output::Event(e) => {
                 match &e {
                     Event::Connected(n) => {
+                        let failed = self.tried.remove(n).unwrap_or_default();
+                        let mode = self.peer.request_mode(*n).unwrap_or(Mode::Direct);
                         if let (Some(reply), Some((stream, addr))) =
                             (self.pending.remove(n), self.streams.remove(n))
                         {
@@ -859,6 +932,8 @@ impl Task {
                                 stream,
                                 nonce: *n,
                                 addr,
+                                mode,
+                                failed,
                                 close: self.commands.clone(),
                             };
                             if let Err(Ok(conn)) = reply.send(Ok(conn)) {
@@ -867,11 +942,28 @@ impl Task {
                             }
                         }
                     }
+                    Event::ModeFailed {
+                        nonce, mode, error, ..
+                    } => {
+                        let tried = self.tried.entry(*nonce).or_default();
+                        if tried.len() < Mode::ALL.len() {
+                            tried.push((*mode, *error));
+                        }
+                    }
                     Event::Failed { nonce, error, .. } => {
                         self.reserved.remove(nonce);
                         self.streams.remove(nonce);
+                        let tried = self.tried.remove(nonce).unwrap_or_default();
                         if let Some(reply) = self.pending.remove(nonce) {
-                            let _ = reply.send(Err(ConnectError::Failed(*error)));
+                            let e = if tried.is_empty() {
+                                ConnectError::Failed(*error)
+                            } else {
+                                ConnectError::ModesFailed {
+                                    tried,
+                                    error: *error,
+                                }
+                            };
+                            let _ = reply.send(Err(e));
                         }
                     }
                     Event::SessionFailed { session, .. } => {
