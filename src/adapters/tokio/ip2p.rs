@@ -186,6 +186,12 @@ pub struct HostConfig {
     pub frame_timeout: Duration,
     /// Capacity of the events channel.
     pub event_capacity: usize,
+    /// P2PBroker: the profile of the network, as probed before the task starts
+    /// ([`Ip2pHandle::set_profile`] replaces it later).
+    pub profile: Option<crate::broker::Profile>,
+    /// Also report every output of the peer ([`HostEvent::Output`]) before the host carries it
+    /// out: a trace of the protocol's steps for demos and logs.
+    pub trace: bool,
 }
 
 impl Default for HostConfig {
@@ -195,6 +201,8 @@ impl Default for HostConfig {
             connect_timeout: Duration::from_secs(10),
             frame_timeout: Duration::from_secs(5),
             event_capacity: 64,
+            profile: None,
+            trace: false,
         }
     }
 }
@@ -296,6 +304,8 @@ pub enum HostEvent {
     Incoming(Served),
     /// An event of the peer (resolved, failed, incoming request …).
     Peer(Event),
+    /// An output of the peer, when [`HostConfig::trace`] is on.
+    Output(Output),
 }
 
 /// Counters of the task.
@@ -328,6 +338,7 @@ enum Command {
     },
     CloseRequest(Nonce),
     CloseSession(SessionId),
+    Profile(crate::broker::Profile),
     Stop,
 }
 
@@ -411,6 +422,11 @@ impl Ip2pHandle {
         }
     }
 
+    /// P2PBroker: the network was probed again (a new network, a changed NAT).
+    pub fn set_profile(&self, profile: crate::broker::Profile) {
+        let _ = self.commands.send(Command::Profile(profile));
+    }
+
     /// Stop the task (sockets close, the radio is told to switch off).
     pub fn stop(&self) {
         let _ = self.commands.send(Command::Stop);
@@ -427,6 +443,11 @@ pub fn spawn(
     let (events, events_rx) = mpsc::channel(config.event_capacity.max(1));
     let (internal, internal_rx) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared::default());
+    let mut peer = peer;
+    if let Some(p) = config.profile {
+        // a profile is always accepted
+        let _ = peer.handle(Time::ZERO, Input::Profile(p));
+    }
     let task = Task {
         peer,
         links,
@@ -614,6 +635,7 @@ impl Task {
                 self.input(Input::CloseRequest(n))
             }
             Command::CloseSession(s) => self.input(Input::CloseSession(s)),
+            Command::Profile(p) => self.input(Input::Profile(p)),
             Command::Stop => {}
         }
     }
@@ -758,6 +780,9 @@ impl Task {
 
     fn drain(&mut self) {
         while let Some(o) = self.peer.poll() {
+            if self.config.trace {
+                self.emit(HostEvent::Output(o.clone()));
+            }
             self.output(o);
         }
     }

@@ -67,6 +67,7 @@
 //! # }).unwrap();
 //! ```
 
+pub mod emulated;
 pub mod ip2p;
 #[cfg(feature = "modem")]
 pub mod sms_link;
