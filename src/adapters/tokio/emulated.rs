@@ -58,11 +58,14 @@ pub enum Emulated {
     },
 }
 
+/// One phone's inbox: (from, user data).
+type Inbox = mpsc::Sender<(Msisdn, Vec<u8>)>;
+
 /// An in-memory SMS network: every phone attached to it can text every other after `delay`.
 #[derive(Clone, Debug)]
 pub struct SmsNetwork {
     delay: Duration,
-    inboxes: Arc<Mutex<HashMap<Msisdn, mpsc::Sender<(Msisdn, Vec<u8>)>>>>,
+    inboxes: Arc<Mutex<HashMap<Msisdn, Inbox>>>,
     trace: Option<mpsc::UnboundedSender<Emulated>>,
 }
 
