@@ -47,6 +47,8 @@
 //!     addr: Some("192.0.2.10:40000".parse().unwrap()),
 //!     mapped: None,
 //!     mode: None,
+//!     offer: None,
+//!     sms_reply: false,
 //! };
 //! let bytes = msg.encode(&key, &a, &b);
 //! assert!(bytes.len() <= 140);
