@@ -190,3 +190,55 @@ async fn a_callee_whose_igd_and_prediction_fail_refuses_with_a_reason() {
         .collect();
     assert_eq!(failed, [Mode::Upnp], "{seen:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callee_nothing_can_reach_is_reached_through_the_relay() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let relay_addr = ip2p::TransportAddr(listener.local_addr().unwrap());
+    tokio::spawn(ip2p::adapters::tokio::relay::run_relay(
+        listener,
+        Default::default(),
+    ));
+    let net = SmsNetwork::new(Duration::from_millis(10));
+    let pa = Profile::public("127.0.0.1".parse().unwrap());
+    let pb = Profile {
+        local: "127.0.0.2".parse().unwrap(),
+        public: Some("127.0.0.2".parse().unwrap()),
+        igd: None,
+        nat: NatBehaviour::Random,
+    };
+    let broker = BrokerConfig {
+        relay: Some(relay_addr),
+        ..BrokerConfig::default()
+    };
+    let alice = phone(
+        &net,
+        a(),
+        b(),
+        "127.0.0.1",
+        pa,
+        HostConfig::default(),
+        broker.clone(),
+    );
+    let bob = phone(
+        &net,
+        b(),
+        a(),
+        "127.0.0.2",
+        pb,
+        HostConfig::default(),
+        broker,
+    );
+    let server = echo(bob);
+    let mut conn = tokio::time::timeout(Duration::from_secs(10), alice.handle.connect(b(), ftp()))
+        .await
+        .expect("in time")
+        .expect("connected");
+    assert_eq!(conn.mode, Mode::Relay);
+    assert_eq!(conn.addr, relay_addr);
+    conn.stream.write_all(b"relay").await.unwrap();
+    let mut buf = [0u8; 5];
+    conn.stream.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"relay");
+    assert!(server.await.unwrap().is_empty());
+}

@@ -57,6 +57,7 @@ use crate::ip2p::{Event, Failure, Input, MapFailure, MapKey, Mapping, Output, Pe
 use crate::machine::Machine;
 use crate::msisdn::DialPlan;
 use crate::msisdn::Msisdn;
+use crate::relay::wire::Role;
 use crate::time::Time;
 use crate::TransportAddr;
 
@@ -938,13 +939,43 @@ impl Task {
                     old.abort();
                 }
             }
-            // replaced by relay_dial when the relay adapter lands (same session)
-            Output::RelayConnect { nonce, .. } => {
-                let _ = self
-                    .internal
-                    .send(Internal::Input(Input::ConnectFailed(nonce)));
+            Output::RelayConnect {
+                nonce,
+                relay,
+                token,
+            } => {
+                let tx = self.internal.clone();
+                let timeout = self.config.connect_timeout;
+                tokio::spawn(async move {
+                    let msg = match super::relay::relay_dial(relay.0, token, Role::Caller, timeout)
+                        .await
+                    {
+                        Ok(s) => Internal::Connected(nonce, s, relay),
+                        Err(_) => Internal::Input(Input::ConnectFailed(nonce)),
+                    };
+                    let _ = tx.send(msg);
+                });
             }
-            Output::RelayAccept { .. } => {}
+            Output::RelayAccept {
+                session,
+                relay,
+                token,
+                ..
+            } => {
+                // the callee waits at the relay as long as it would serve the caller directly
+                let tx = self.internal.clone();
+                let wait = self.peer.config().serve_timeout;
+                let h = tokio::spawn(async move {
+                    if let Ok(s) =
+                        super::relay::relay_dial(relay.0, token, Role::Callee, wait).await
+                    {
+                        let _ = tx.send(Internal::Accepted(session, s));
+                    }
+                });
+                if let Some(old) = self.punches.insert(session, h) {
+                    old.abort();
+                }
+            }
             Output::Event(e) => {
                 match &e {
                     Event::Connected(n) => {

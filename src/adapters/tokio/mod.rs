@@ -69,6 +69,7 @@
 
 pub mod emulated;
 pub mod ip2p;
+pub mod relay;
 #[cfg(feature = "modem")]
 pub mod sms_link;
 pub mod stunt;
