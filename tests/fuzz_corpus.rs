@@ -98,6 +98,16 @@ fn broker_pair_corpus() {
 }
 
 #[test]
+fn relay_wire_corpus() {
+    replay("relay_wire", fuzz_lib::relay_targets::relay_wire);
+}
+
+#[test]
+fn relay_roles_corpus() {
+    replay("relay_roles", fuzz_lib::relay_targets::relay_roles);
+}
+
+#[test]
 fn stunt_wire_corpus() {
     replay("stunt_wire", fuzz_lib::stunt_targets::stunt_wire);
 }
@@ -142,6 +152,12 @@ fn seeds_pass() {
     }
     for (_, s) in fuzz_lib::ip2p_targets::broker_seeds() {
         fuzz_lib::ip2p_targets::broker_pair(&s);
+    }
+    for (_, s) in fuzz_lib::relay_targets::wire_seeds() {
+        fuzz_lib::relay_targets::relay_wire(&s);
+    }
+    for (_, s) in fuzz_lib::relay_targets::roles_seeds() {
+        fuzz_lib::relay_targets::relay_roles(&s);
     }
     for (_, s) in fuzz_lib::stunt_targets::wire_seeds() {
         fuzz_lib::stunt_targets::stunt_wire(&s);
@@ -190,6 +206,8 @@ fn seeds_are_current() {
         ("ip2p_wire", fuzz_lib::ip2p_targets::wire_seeds()),
         ("ip2p_peer", fuzz_lib::ip2p_targets::peer_seeds()),
         ("broker_pair", fuzz_lib::ip2p_targets::broker_seeds()),
+        ("relay_wire", fuzz_lib::relay_targets::wire_seeds()),
+        ("relay_roles", fuzz_lib::relay_targets::roles_seeds()),
         ("stunt_wire", fuzz_lib::stunt_targets::wire_seeds()),
         ("stunt_roles", fuzz_lib::stunt_targets::roles_seeds()),
         ("sms_at", fuzz_lib::sms_at_targets::sms_at_seeds()),

@@ -25,6 +25,8 @@
 // Target bodies of the other protocols, one file each beside this one.
 #[path = "ip2p.rs"]
 pub mod ip2p_targets;
+#[path = "relay.rs"]
+pub mod relay_targets;
 #[path = "sms_at.rs"]
 pub mod sms_at_targets;
 #[path = "sms.rs"]
