@@ -129,10 +129,16 @@ fn main() {
         let o = rate(median(&mut ours));
         println!("{mib} MiB one way, median of {runs} runs (MB/s):");
         println!("  direct (no relay)      {d:8.0}");
-        println!("  ip2p relay             {o:8.0}   ({:.2} of direct)", o / d);
+        println!(
+            "  ip2p relay             {o:8.0}   ({:.2} of direct)",
+            o / d
+        );
         if !theirs.is_empty() {
             let s = rate(median(&mut theirs));
-            println!("  socat splice           {s:8.0}   ({:.2} of direct)", s / d);
+            println!(
+                "  socat splice           {s:8.0}   ({:.2} of direct)",
+                s / d
+            );
             println!("  ratio ip2p relay / socat: {:.2}", o / s);
         }
         if let Some(c) = child.as_mut() {
