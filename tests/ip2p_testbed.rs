@@ -10,6 +10,8 @@
 
 #[path = "support/netns.rs"]
 mod netns;
+#[path = "support/predict_server.rs"]
+mod predict_server;
 #[path = "support/radio.rs"]
 mod radio;
 
@@ -18,13 +20,13 @@ use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
 use ip2p::adapters::tokio::ip2p::{spawn, ConnectError, HostConfig, HostEvent, Links, Traversal};
-use ip2p::adapters::tokio::stunt::run_prediction_server;
 use ip2p::adapters::tokio::upnp::Options;
 use ip2p::ip2p::wire::{AppName, Key, Mode};
 use ip2p::ip2p::{Config, Failure, MapFailure, Peer};
 use ip2p::stunt::predict::PredictConfig;
 use ip2p::Msisdn;
 use netns::{Host, Nat, Testbed, CORE_A, HOST_A, HOST_B};
+use predict_server::{prediction_server, PREDICT_PORTS};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
@@ -334,38 +336,6 @@ fn upnp_e1_to_e5_through_miniupnpd() {
 }
 
 /// The prediction server on `core` (one listener per probe), until the returned sender drops.
-fn prediction_server(tb: &Testbed) -> tokio::sync::oneshot::Sender<()> {
-    let listeners = tb.run_in(Host::Core, || {
-        PREDICT_PORTS
-            .iter()
-            .map(|p| {
-                let l = std::net::TcpListener::bind(("0.0.0.0", *p)).expect("bind on core");
-                l.set_nonblocking(true).expect("nonblocking");
-                l
-            })
-            .collect::<Vec<_>>()
-    });
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let ls = listeners
-                .into_iter()
-                .map(|l| tokio::net::TcpListener::from_std(l).expect("tokio listener"))
-                .collect();
-            tokio::select! {
-                r = run_prediction_server(ls) => panic!("prediction server ended: {r:?}"),
-                _ = stopped => {}
-            }
-        });
-    });
-    stop
-}
-
-const PREDICT_PORTS: [u16; 3] = [3478, 3479, 3480];
 
 fn stunt() -> Traversal {
     Traversal::Stunt {

@@ -67,6 +67,7 @@
 //! # }).unwrap();
 //! ```
 
+pub mod broker;
 pub mod emulated;
 pub mod ip2p;
 pub mod relay;
