@@ -53,6 +53,9 @@ pub enum Nat {
     Masquerade,
     /// `masquerade fully-random`: a random public port per connection (a symmetric NAT).
     FullyRandom,
+    /// No NAT: the router forwards both ways and `core` routes the LAN prefix to it, so the host
+    /// behind it is reachable on its own address (a "public" host).
+    Public,
 }
 
 /// One of the five hosts (namespaces).
@@ -228,6 +231,13 @@ pub fn nat_ruleset(nat: Nat) -> String {
     let masquerade = match nat {
         Nat::Masquerade => "masquerade",
         Nat::FullyRandom => "masquerade fully-random",
+        // a router: no translation, and inbound traffic is let through to the LAN
+        Nat::Public => "accept",
+    };
+    let inbound = if nat == Nat::Public {
+        "iifname \"wan0\" oifname \"lan0\" accept"
+    } else {
+        ""
     };
     format!(
         r#"table inet filter {{
@@ -247,6 +257,7 @@ pub fn nat_ruleset(nat: Nat) -> String {
         ct state established,related accept
         jump miniupnpd
         iifname "lan0" oifname "wan0" accept
+        {inbound}
     }}
     chain prerouting {{
         type nat hook prerouting priority dstnat; policy accept;
@@ -379,6 +390,15 @@ impl Testbed {
                 ],
                 None,
             )?;
+        }
+        // a public host's LAN is routed from the core to its router
+        for (nat, net, via) in [
+            (self.nat_a, "10.0.1.0/24", "80.100.1.1"),
+            (self.nat_b, "10.0.2.0/24", "80.100.2.1"),
+        ] {
+            if nat == Nat::Public {
+                self.ip(Core, &["route", "add", net, "via", via])?;
+            }
         }
         for (h, nat) in [(NatA, self.nat_a), (NatB, self.nat_b)] {
             run(
