@@ -335,8 +335,6 @@ fn upnp_e1_to_e5_through_miniupnpd() {
     );
 }
 
-/// The prediction server on `core` (one listener per probe), until the returned sender drops.
-
 fn stunt() -> Traversal {
     Traversal::Stunt {
         servers: PREDICT_PORTS
