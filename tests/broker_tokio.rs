@@ -242,3 +242,34 @@ async fn a_callee_nothing_can_reach_is_reached_through_the_relay() {
     assert_eq!(&buf, b"relay");
     assert!(server.await.unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_broker_answers_for_the_whole_lan() {
+    use ip2p::adapters::tokio::broker::{ask_lan, serve_lan};
+    let shared = Profile {
+        local: "127.0.0.1".parse().unwrap(),
+        public: Some("203.0.113.9".parse().unwrap()),
+        igd: Some("203.0.113.9".parse().unwrap()),
+        nat: NatBehaviour::EndpointIndependent { preserving: true },
+    };
+    let (set, profile) = tokio::sync::watch::channel(shared);
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let at = socket.local_addr().unwrap();
+    tokio::spawn(serve_lan(socket, profile));
+    let me: IpAddr = "127.0.0.3".parse().unwrap();
+    let p = ask_lan(at, me, Duration::from_secs(2)).await.unwrap();
+    assert_eq!(
+        (p.local, p.public, p.igd, p.nat),
+        (me, shared.public, shared.igd, shared.nat)
+    );
+    // the broker probed again: the next host hears the news
+    set.send_modify(|p| p.nat = NatBehaviour::Random);
+    let p = ask_lan(at, me, Duration::from_secs(2)).await.unwrap();
+    assert_eq!(p.nat, NatBehaviour::Random);
+    // nobody there: a typed time-out, not a hang
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let e = ask_lan(silent.local_addr().unwrap(), me, Duration::from_millis(300))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+}

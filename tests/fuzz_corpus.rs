@@ -93,6 +93,11 @@ fn ip2p_peer_corpus() {
 }
 
 #[test]
+fn broker_wire_corpus() {
+    replay("broker_wire", fuzz_lib::broker_targets::broker_wire);
+}
+
+#[test]
 fn broker_pair_corpus() {
     replay("broker_pair", fuzz_lib::ip2p_targets::broker_pair);
 }
@@ -150,6 +155,9 @@ fn seeds_pass() {
     for (_, s) in fuzz_lib::ip2p_targets::peer_seeds() {
         fuzz_lib::ip2p_targets::ip2p_peer(&s);
     }
+    for (_, s) in fuzz_lib::broker_targets::wire_seeds() {
+        fuzz_lib::broker_targets::broker_wire(&s);
+    }
     for (_, s) in fuzz_lib::ip2p_targets::broker_seeds() {
         fuzz_lib::ip2p_targets::broker_pair(&s);
     }
@@ -206,6 +214,7 @@ fn seeds_are_current() {
         ("ip2p_wire", fuzz_lib::ip2p_targets::wire_seeds()),
         ("ip2p_peer", fuzz_lib::ip2p_targets::peer_seeds()),
         ("broker_pair", fuzz_lib::ip2p_targets::broker_seeds()),
+        ("broker_wire", fuzz_lib::broker_targets::wire_seeds()),
         ("relay_wire", fuzz_lib::relay_targets::wire_seeds()),
         ("relay_roles", fuzz_lib::relay_targets::roles_seeds()),
         ("stunt_wire", fuzz_lib::stunt_targets::wire_seeds()),

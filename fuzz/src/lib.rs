@@ -23,6 +23,8 @@
 //! write a seed by hand; [`node_seeds`] builds the committed seeds that way.
 
 // Target bodies of the other protocols, one file each beside this one.
+#[path = "broker.rs"]
+pub mod broker_targets;
 #[path = "ip2p.rs"]
 pub mod ip2p_targets;
 #[path = "relay.rs"]

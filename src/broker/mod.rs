@@ -15,6 +15,7 @@
 
 pub mod modes;
 pub mod profile;
+pub mod wire;
 
 use alloc::collections::BTreeMap;
 use core::time::Duration;

@@ -54,3 +54,61 @@ pub async fn probe(local: IpAddr, options: &ProbeOptions) -> Profile {
     let (prediction, igd) = tokio::join!(predict, igd);
     classify(local, prediction, igd)
 }
+
+/// The paper's second deployment: one broker for a whole LAN. It answers every query on `socket`
+/// with the network part of the profile in `profile` (update it after each new probe; hosts on
+/// the LAN then ask instead of probing themselves). Runs until the socket fails.
+///
+/// ```no_run
+/// # async fn f(profile: ip2p::broker::Profile) -> std::io::Result<()> {
+/// use ip2p::adapters::tokio::broker::{ask_lan, serve_lan};
+/// let (set, profile) = tokio::sync::watch::channel(profile);
+/// let socket = tokio::net::UdpSocket::bind("10.0.1.1:4790").await?;
+/// tokio::spawn(serve_lan(socket, profile));
+/// // on another host of the LAN:
+/// let mine = ask_lan("10.0.1.1:4790".parse().unwrap(), "10.0.1.7".parse().unwrap(),
+///                    std::time::Duration::from_secs(1)).await?;
+/// # let _ = (set, mine); Ok(()) }
+/// ```
+pub async fn serve_lan(
+    socket: tokio::net::UdpSocket,
+    profile: tokio::sync::watch::Receiver<Profile>,
+) -> std::io::Result<()> {
+    let mut buf = [0u8; 64];
+    loop {
+        let (n, from) = socket.recv_from(&mut buf).await?;
+        if crate::broker::wire::is_query(&buf[..n]) {
+            let answer = crate::broker::wire::encode_answer(&profile.borrow());
+            // a lost answer is asked again by the host
+            let _ = socket.send_to(&answer, from).await;
+        }
+    }
+}
+
+/// Ask the LAN broker at `service` for the profile of this host (local address `local`),
+/// trying three times within `timeout`.
+pub async fn ask_lan(
+    service: SocketAddr,
+    local: IpAddr,
+    timeout: Duration,
+) -> std::io::Result<Profile> {
+    let socket = tokio::net::UdpSocket::bind(SocketAddr::new(local, 0)).await?;
+    let each = timeout / 3;
+    let mut buf = [0u8; crate::broker::wire::MAX_ANSWER + 1];
+    for _ in 0..3 {
+        socket.send_to(&crate::broker::wire::QUERY, service).await?;
+        let Ok(r) = tokio::time::timeout(each, socket.recv_from(&mut buf)).await else {
+            continue;
+        };
+        let (n, from) = r?;
+        if from != service {
+            continue;
+        }
+        return crate::broker::wire::decode_answer(&buf[..n], local)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e));
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        "no answer from the LAN broker",
+    ))
+}
