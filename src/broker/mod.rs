@@ -7,7 +7,9 @@
 //! - the table of modes ([`modes`]): what each mode needs of the caller's and the callee's
 //!   network, cheapest first (direct, UPnP IGD, STUNT #2, relay);
 //! - a [`Memory`] of what failed and what worked, per network and peer, so a mode that just
-//!   failed is not offered again on the same network for a while.
+//!   failed is not offered again on the same network for a while;
+//! - [`wire`]: one broker for a whole LAN (the paper's second deployment) answers its hosts
+//!   with what it learned of the network they share.
 //!
 //! The iP2P [`Peer`](crate::ip2p::Peer) uses them when configured with a [`BrokerConfig`]: the
 //! caller offers the modes it can take part in, the callee picks the cheapest it can do too,
