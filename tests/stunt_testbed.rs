@@ -174,6 +174,52 @@ fn hop_count_from_host_b_is_two_and_prediction_exact() {
     );
 }
 
+/// Prediction probes end with a reset, never leaving a socket in TIME-WAIT. A TIME-WAIT left by
+/// a hop-count probe (bound to a kernel-chosen port without address reuse) makes a later
+/// reserved-port bind of that same port fail with EADDRINUSE, and the prediction then ends with
+/// `ServerUnreachable`: one CI run of `stunt2_through_masquerade_connects_every_time` lost a call
+/// that way. Retries from the same reserved port must keep working too.
+#[test]
+fn probes_leave_no_time_wait() {
+    let Some(tb) = Testbed::require(
+        "probes_leave_no_time_wait",
+        Nat::Masquerade,
+        Nat::Masquerade,
+    ) else {
+        return;
+    };
+    let _stop = start_servers(&tb);
+    let bind = SocketAddr::V4(SocketAddrV4::new(HOST_B, 43001));
+    for round in 0..3 {
+        let p = tb.block_on_in(Host::B, move || async move {
+            predict(bind, &servers(CORE_B).prediction, PredictConfig::default()).await
+        });
+        let p = p.unwrap_or_else(|e| panic!("prediction {round} from the same port: {e:?}"));
+        assert_eq!(
+            p.public.0,
+            SocketAddr::V4(SocketAddrV4::new(NAT_B_WAN, 43001))
+        );
+        let ss = std::process::Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                tb.ns(Host::B),
+                "ss",
+                "-Htan",
+                "state",
+                "time-wait",
+            ])
+            .output()
+            .expect("ss");
+        assert!(ss.status.success(), "ss failed: {ss:?}");
+        let left = String::from_utf8_lossy(&ss.stdout);
+        assert!(
+            left.trim().is_empty(),
+            "round {round}: probes left sockets in TIME-WAIT on hostB:\n{left}"
+        );
+    }
+}
+
 #[test]
 fn stunt2_through_masquerade_connects_every_time() {
     let Some(tb) = Testbed::require(

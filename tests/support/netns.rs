@@ -391,6 +391,23 @@ impl Testbed {
                 None,
             )?;
         }
+        // Tests bind fixed ports below 50000 (40000 + run, …). Keep the kernel's own choices
+        // (connect and bind to port 0) above them, so an earlier run's ephemeral socket can never
+        // hold a later run's fixed port or its 4-tuple (TIME-WAIT).
+        for h in Host::ALL {
+            run(
+                &[
+                    "ip",
+                    "netns",
+                    "exec",
+                    self.ns(h),
+                    "sysctl",
+                    "-qw",
+                    "net.ipv4.ip_local_port_range=50000 60999",
+                ],
+                None,
+            )?;
+        }
         // a public host's LAN is routed from the core to its router
         for (nat, net, via) in [
             (self.nat_a, "10.0.1.0/24", "80.100.1.1"),

@@ -277,7 +277,13 @@ async fn probe_task(
     // the predictor's own deadline ends this task (by abort); wait as long as it takes
     let far = Instant::now() + Duration::from_secs(3600);
     match poll_connecting(&stream, &dup, far).await {
-        Some(Connecting::Established) => {}
+        Some(Connecting::Established) => {
+            // A probe ends with a reset, not a FIN: an orderly close would leave this end in
+            // TIME-WAIT for a minute, and a retry from the same reserved port to the same
+            // prediction server would then fail to connect (EADDRNOTAVAIL). The server has
+            // already said all it will say when the predictor closes a probe.
+            let _ = dup.set_linger(Some(Duration::ZERO));
+        }
         Some(Connecting::HostUnreachable) => {
             report(predict::Input::TimeExceeded { probe }).await;
             return;
