@@ -469,15 +469,7 @@ pub(super) fn parse_uri(s: &str) -> Option<SipUri> {
     } else {
         return None;
     };
-    let (rest, headers) = match rest.split_once('?') {
-        Some((r, h)) => {
-            if h.is_empty() || !chars_ok(h, b"[]/?:+$&=") {
-                return None;
-            }
-            (r, Some(String::from(h)))
-        }
-        None => (rest, None),
-    };
+    // `?` and `;` may appear in the user part, `@` nowhere else: split at the first `@` first.
     let (user, rest) = match rest.split_once('@') {
         Some((u, r)) => {
             if u.is_empty() || !chars_ok(u, b"&=+$,;?/:") {
@@ -486,6 +478,15 @@ pub(super) fn parse_uri(s: &str) -> Option<SipUri> {
             (Some(String::from(u)), r)
         }
         None => (None, rest),
+    };
+    let (rest, headers) = match rest.split_once('?') {
+        Some((r, h)) => {
+            if h.is_empty() || !chars_ok(h, b"[]/?:+$&=") {
+                return None;
+            }
+            (r, Some(String::from(h)))
+        }
+        None => (rest, None),
     };
     let (hostport, params) = match rest.split_once(';') {
         Some((h, p)) => (h, Some(p)),
@@ -682,9 +683,9 @@ mod tests {
 
     #[test]
     fn uri_forms() {
-        let u = parse_uri("sips:%61lice;p=1:pw@[2001:db8::1]:5061;transport=tcp;lr?h=v").unwrap();
+        let u = parse_uri("sips:%61lice;p=1?/:pw@[2001:db8::1]:5061;transport=tcp;lr?h=v").unwrap();
         assert!(u.secure);
-        assert_eq!(u.user.as_deref(), Some("%61lice;p=1:pw"));
+        assert_eq!(u.user.as_deref(), Some("%61lice;p=1?/:pw"));
         assert_eq!(u.host, "[2001:db8::1]");
         assert_eq!(u.port, Some(5061));
         assert_eq!(u.params.len(), 2);
