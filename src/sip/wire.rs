@@ -165,7 +165,8 @@ struct HeadBuilder {
 
 impl HeadBuilder {
     fn add(&mut self, name: &str, value: String, limits: &Limits) -> Result<(), SipError> {
-        let value = value.trim_end_matches(is_ws);
+        // both ends: a header whose first line is empty starts with the space of its fold
+        let value = value.trim_matches(is_ws);
         let h = &mut self.head;
         let Some(canon) = canonical(name) else {
             h.other.push((String::from(name), String::from(value)));
@@ -782,6 +783,13 @@ mod tests {
         ] {
             assert_eq!(parse_cseq(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn fold_after_an_empty_first_line() {
+        // found by the fuzzer: the value was " b", which encodes as "b"
+        let m = parse(b"OPTIONS sip:h SIP/2.0\r\nv: SIP/2.0/UDP h\r\nf: <sip:h>\r\nt: <sip:h>\r\ni: c\r\nCSeq: 1 OPTIONS\r\nX:\r\n b\r\n\r\n").unwrap();
+        assert_eq!(m.headers().other, [("X".into(), "b".into())]);
     }
 
     #[test]
