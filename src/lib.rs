@@ -19,6 +19,8 @@
 //! - [`sms`]: the SMS stack under it, sans-IO: TS 23.040 TPDUs, TS 23.038 alphabets, user-data
 //!   headers, concatenation and reassembly, application ports, and [`sms::at`], a TS 27.005 AT
 //!   engine for modems in PDU mode.
+//! - [`sip`]: SIP messages (RFC 3261) for SAMP: a strict, bounded datagram parser with typed
+//!   errors and a canonical encoder.
 //!
 //! ## Features
 //!
@@ -43,6 +45,7 @@ pub mod ip2p;
 pub mod machine;
 pub mod msisdn;
 pub mod relay;
+pub mod sip;
 pub mod sms;
 pub mod stunt;
 pub mod time;

@@ -103,6 +103,11 @@ fn broker_pair_corpus() {
 }
 
 #[test]
+fn sip_wire_corpus() {
+    replay("sip_wire", fuzz_lib::sip_targets::sip_wire);
+}
+
+#[test]
 fn relay_wire_corpus() {
     replay("relay_wire", fuzz_lib::relay_targets::relay_wire);
 }
@@ -161,6 +166,9 @@ fn seeds_pass() {
     for (_, s) in fuzz_lib::ip2p_targets::broker_seeds() {
         fuzz_lib::ip2p_targets::broker_pair(&s);
     }
+    for (_, s) in fuzz_lib::sip_targets::wire_seeds() {
+        fuzz_lib::sip_targets::sip_wire(&s);
+    }
     for (_, s) in fuzz_lib::relay_targets::wire_seeds() {
         fuzz_lib::relay_targets::relay_wire(&s);
     }
@@ -215,6 +223,7 @@ fn seeds_are_current() {
         ("ip2p_peer", fuzz_lib::ip2p_targets::peer_seeds()),
         ("broker_pair", fuzz_lib::ip2p_targets::broker_seeds()),
         ("broker_wire", fuzz_lib::broker_targets::wire_seeds()),
+        ("sip_wire", fuzz_lib::sip_targets::wire_seeds()),
         ("relay_wire", fuzz_lib::relay_targets::wire_seeds()),
         ("relay_roles", fuzz_lib::relay_targets::roles_seeds()),
         ("stunt_wire", fuzz_lib::stunt_targets::wire_seeds()),
