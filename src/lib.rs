@@ -19,6 +19,9 @@
 //! - [`sms`]: the SMS stack under it, sans-IO: TS 23.040 TPDUs, TS 23.038 alphabets, user-data
 //!   headers, concatenation and reassembly, application ports, and [`sms::at`], a TS 27.005 AT
 //!   engine for modems in PDU mode.
+//! - [`samp`]: SAMP, SIP mobility over the Chord overlay: SIP servers as Chord nodes (registrar
+//!   and proxy or redirect), the mobile node (anchor discovery within δ, home registration,
+//!   hierarchical registration) and the correspondent with two-tier caching.
 //! - [`sip`]: SIP messages (RFC 3261) for SAMP: a strict, bounded datagram parser with typed
 //!   errors and a canonical encoder.
 //!
@@ -45,6 +48,7 @@ pub mod ip2p;
 pub mod machine;
 pub mod msisdn;
 pub mod relay;
+pub mod samp;
 pub mod sip;
 pub mod sms;
 pub mod stunt;
