@@ -19,6 +19,7 @@ pub mod report;
 pub mod broker;
 pub mod chord;
 pub mod ip2p;
+pub mod samp;
 pub mod stunt;
 pub mod upnp;
 
@@ -75,6 +76,7 @@ pub fn registry() -> Vec<ModelSpec> {
         stunt::spec(),
         upnp::spec(),
         broker::spec(),
+        samp::spec(),
     ]
 }
 

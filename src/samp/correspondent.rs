@@ -61,7 +61,7 @@ pub struct CallId(pub u64);
 // A SIP message is a few hundred bytes; it is moved once, so boxing it would only add an
 // allocation per message.
 #[allow(clippy::large_enum_variant)]
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Input {
     /// Call `callee` (its home URI).
     Call {
@@ -83,7 +83,7 @@ pub enum Input {
 // A SIP message is a few hundred bytes; it is moved once, so boxing it would only add an
 // allocation per message.
 #[allow(clippy::large_enum_variant)]
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Output {
     /// Send a SIP message.
     Sip {
@@ -119,12 +119,14 @@ pub enum CallFailure {
 }
 
 /// What a correspondent tells its application.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Event {
     /// The callee answered at `at`.
     Established {
         /// The call.
         call: CallId,
+        /// The dialog's SIP Call-ID.
+        call_id: String,
         /// The callee's care-of address (its `Contact`).
         at: TransportAddr,
         /// How the INVITE got there.
@@ -157,7 +159,7 @@ struct Pending {
 }
 
 /// A SAMP correspondent node (see the module docs).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Correspondent {
     config: CorrespondentConfig,
     me: SipUri,
@@ -288,6 +290,7 @@ impl Correspondent {
         match resp.code {
             200..=299 => {
                 let path = p.path;
+                let call_id = p.call_id.clone();
                 let aor = Aor::of(&p.callee);
                 let to_tag_to = resp.headers.to.clone();
                 self.calls.remove(&call);
@@ -296,8 +299,12 @@ impl Correspondent {
                 };
                 let _ = self.cache.bind(now, aor, at, self.config.cache_lifetime);
                 self.ack(&resp, at, to_tag_to);
-                self.out
-                    .push_back(Output::Event(Event::Established { call, at, path }));
+                self.out.push_back(Output::Event(Event::Established {
+                    call,
+                    call_id,
+                    at,
+                    path,
+                }));
             }
             300..=399 if contact.is_some() => {
                 let mut p = p.clone();
@@ -310,6 +317,12 @@ impl Correspondent {
                 if let Some(to) = contact {
                     self.send_invite(&mut p, to, call);
                 }
+                self.calls.insert(call, p);
+            }
+            // phase I reached somebody else, or nobody who takes the call: the entry is stale
+            _ if p.path == Path::Direct => {
+                let mut p = p.clone();
+                self.fall_back(now, call, &mut p);
                 self.calls.insert(call, p);
             }
             code => {
@@ -341,6 +354,18 @@ impl Correspondent {
             to: at,
             msg: Message::Request(ack),
         });
+    }
+
+    /// Phase I failed: the entry is stale; drop it and go through the anchor, asking it not to
+    /// answer from its own cache.
+    fn fall_back(&mut self, now: Time, call: CallId, p: &mut Pending) {
+        self.cache.unbind(&Aor::of(&p.callee));
+        self.out.push_back(Output::Event(Event::FellBack { call }));
+        p.path = Path::Anchor;
+        p.bypass = true;
+        p.until = now + self.config.call_timeout;
+        let anchor = self.anchor;
+        self.send_invite(p, anchor, call);
     }
 
     fn fail_now(&mut self, call: CallId, reason: CallFailure) {
@@ -387,14 +412,7 @@ impl Machine for Correspondent {
                 continue;
             };
             if p.path == Path::Direct {
-                // phase I failed: the entry is stale; go through the anchor
-                self.cache.unbind(&Aor::of(&p.callee));
-                self.out.push_back(Output::Event(Event::FellBack { call }));
-                p.path = Path::Anchor;
-                p.bypass = true;
-                p.until = now + self.config.call_timeout;
-                let anchor = self.anchor;
-                self.send_invite(&mut p, anchor, call);
+                self.fall_back(now, call, &mut p);
                 self.calls.insert(call, p);
             } else {
                 self.fail_now(call, CallFailure::Timeout);

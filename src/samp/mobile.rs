@@ -41,6 +41,9 @@ pub struct MobileConfig {
     pub register_timeout: Duration,
     /// The registration lifetime asked for, in seconds.
     pub expires: u32,
+    /// With HR, tell the home about a new anchor. Always `true` but in the model's variant that
+    /// shows why it is needed.
+    pub update_home_on_reanchor: bool,
 }
 
 impl Default for MobileConfig {
@@ -51,6 +54,7 @@ impl Default for MobileConfig {
             gather: Duration::from_millis(200),
             register_timeout: Duration::from_secs(4),
             expires: 3_600,
+            update_home_on_reanchor: true,
         }
     }
 }
@@ -59,7 +63,7 @@ impl Default for MobileConfig {
 // A SIP message is a few hundred bytes; it is moved once, so boxing it would only add an
 // allocation per message.
 #[allow(clippy::large_enum_variant)]
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Input {
     /// The MN has a new care-of address (entered a subnet). `random` draws the anchor.
     Attached {
@@ -81,7 +85,7 @@ pub enum Input {
 // A SIP message is a few hundred bytes; it is moved once, so boxing it would only add an
 // allocation per message.
 #[allow(clippy::large_enum_variant)]
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Output {
     /// Send a SIP message from the current care-of address.
     Sip {
@@ -104,7 +108,7 @@ pub enum Registration {
 }
 
 /// What a mobile node tells its application.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Event {
     /// Registered at `coa` with `anchor`.
     Registered {
@@ -161,7 +165,7 @@ struct Call {
 }
 
 /// A SAMP mobile node (see the module docs).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct MobileNode {
     config: MobileConfig,
     aor: SipUri,
@@ -172,6 +176,7 @@ pub struct MobileNode {
     random: u64,
     cseq: u32,
     calls: Vec<Call>,
+    registered_home: bool,
     out: VecDeque<Output>,
 }
 
@@ -193,6 +198,7 @@ impl MobileNode {
             random: 0,
             cseq: 0,
             calls: Vec::new(),
+            registered_home: false,
             out: VecDeque::new(),
         }
     }
@@ -229,6 +235,21 @@ impl MobileNode {
         self.reinvite_calls();
     }
 
+    /// The anchor is too slow: tell it to forget us (best effort: it may be unreachable, and
+    /// its binding then lapses at its expiry) and discover a new one.
+    fn reanchor(&mut self, now: Time) {
+        if let (Some(old), Some(coa)) = (self.anchor.take(), self.coa) {
+            let call_id = self.call_id("bye-anchor");
+            let mut uri = SipUri::new(&ip_host(old.0.ip()));
+            uri.port = Some(old.0.port());
+            let mut req = self.register(uri, coa, &call_id);
+            req.headers.contact = Some(Contact::Star);
+            req.headers.expires = Some(0);
+            self.send(old, req);
+        }
+        self.discover(now);
+    }
+
     fn discover(&mut self, now: Time) {
         let Some(coa) = self.coa else { return };
         self.answers.clear();
@@ -263,6 +284,16 @@ impl MobileNode {
         ack.headers.contact = None;
         ack.headers.expires = None;
         self.send(anchor, ack);
+        if self.registered_home && self.config.hr && !self.config.update_home_on_reanchor {
+            // the model's bug variant: the home keeps pointing at the old anchor
+            self.phase = Phase::Idle;
+            self.out.push_back(Output::Event(Event::Registered {
+                coa,
+                anchor,
+                how: Registration::Local,
+            }));
+            return;
+        }
         // home registration through the anchor
         let call_id = self.call_id("home");
         let home = SipUri::new(&self.aor.host);
@@ -302,16 +333,14 @@ impl MobileNode {
                             how: Registration::Local,
                         }));
                     }
-                    _ => {
-                        self.anchor = None;
-                        self.discover(now);
-                    }
+                    _ => self.reanchor(now),
                 }
             }
             Phase::Home { call_id: c, .. } if *c == call_id && resp.code >= 200 => {
                 self.phase = Phase::Idle;
                 match (resp.code, self.anchor, self.coa) {
                     (200..=299, Some(anchor), Some(coa)) => {
+                        self.registered_home = true;
                         self.out.push_back(Output::Event(Event::Registered {
                             coa,
                             anchor,
@@ -331,6 +360,19 @@ impl MobileNode {
 
     fn on_request(&mut self, from: TransportAddr, req: Request) {
         let Some(coa) = self.coa else { return };
+        let for_us = Aor::of(&req.uri) == Aor::of(&self.aor)
+            || (uri_addr(&req.uri) == Some(coa) && req.uri.user == self.aor.user);
+        if !for_us && req.method != Method::Ack {
+            // an address we hold now may be in someone's stale cache for its earlier owner:
+            // never answer a call for another user
+            let resp = Response::to(&req, 404, "Not Found").with_to_tag("nf");
+            let back = resp.headers.vias.first().and_then(via_addr).unwrap_or(from);
+            self.out.push_back(Output::Sip {
+                to: back,
+                msg: Message::Response(resp),
+            });
+            return;
+        }
         match req.method {
             Method::Invite => {
                 let mut me = SipUri::new(&ip_host(coa.0.ip()));
@@ -483,10 +525,7 @@ impl Machine for MobileNode {
             Phase::Idle => {}
             Phase::Discovering { .. } => self.choose(now),
             // the anchor did not answer within δ: re-anchor
-            Phase::Local { .. } => {
-                self.anchor = None;
-                self.discover(now);
-            }
+            Phase::Local { .. } => self.reanchor(now),
             Phase::Home { .. } => {
                 self.phase = Phase::Idle;
                 self.anchor = None;

@@ -13,6 +13,7 @@
 //! - [`correspondent`]: the caller with TTC phase I and fallback;
 //! - [`bindings`]: bounded tables of bindings that expire (anchor, home, caches);
 //! - [`anchor`]: the anchor choice and HR's keep-or-re-anchor decision.
+//! - [`invariants`]: SAMP's invariants, one name each in the spec, the model and the tests.
 //!
 //! All are sans-IO [`crate::machine::Machine`]s over the typed messages of [`crate::sip`]. Issue 5
 //! is in progress: the model, the paper's simulation and the socket adapter are still to come
@@ -21,6 +22,7 @@
 pub mod anchor;
 pub mod bindings;
 pub mod correspondent;
+pub mod invariants;
 pub mod mobile;
 pub mod server;
 

@@ -27,7 +27,7 @@ use core::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use core::time::Duration;
 use sha1::{Digest, Sha1};
 
-use super::bindings::{Bindings, WhenFull};
+use super::bindings::{Binding, Bindings, WhenFull};
 use crate::chord::{self, Node, OpId, Peer, RingId};
 use crate::machine::Machine;
 use crate::sip::{Contact, Message, Method, NameAddr, Request, Response, SipUri, Via};
@@ -152,7 +152,7 @@ impl Default for ServerConfig {
 // A SIP message is a few hundred bytes; it is moved once, so boxing it would only add an
 // allocation per message.
 #[allow(clippy::large_enum_variant)]
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Input<I> {
     /// A SIP message arrived from `from`.
     Sip {
@@ -176,7 +176,7 @@ pub enum Input<I> {
 // A SIP message is a few hundred bytes; it is moved once, so boxing it would only add an
 // allocation per message.
 #[allow(clippy::large_enum_variant)]
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Output<I> {
     /// Send a SIP message.
     Sip {
@@ -210,7 +210,7 @@ pub enum Route {
 }
 
 /// What a server tells its application.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Event<I> {
     /// The Chord node's own news (joined, left, lookups …).
     Chord(chord::Event<I, TransportAddr>),
@@ -271,14 +271,14 @@ struct Discovery {
     expires: u32,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Waiting {
     req: Request,
     aor: Aor,
 }
 
 /// A SAMP SIP server (see the module docs).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Server<I: RingId> {
     config: ServerConfig,
     node: Node<I, TransportAddr>,
@@ -349,6 +349,28 @@ impl<I: RingId> Server<I> {
     /// Counters.
     pub fn stats(&self) -> &ServerStats {
         &self.stats
+    }
+
+    /// When the next binding, cache entry or discovery expires (the Chord node's own deadlines
+    /// left out).
+    pub fn next_expiry(&self) -> Option<Time> {
+        [
+            self.anchor.next_expiry(),
+            self.home.next_expiry(),
+            self.cache.next_expiry(),
+            self.discoveries.next_expiry(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Every binding held, with its expiry: `(anchor, home, cache)` tables in turn.
+    pub fn bindings(&self) -> impl Iterator<Item = (&Aor, &Binding<TransportAddr>)> {
+        self.anchor
+            .iter()
+            .chain(self.home.iter())
+            .chain(self.cache.iter())
     }
 
     /// Requests waiting for a lookup.
