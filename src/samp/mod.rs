@@ -12,7 +12,9 @@
 //!   after a move during a call;
 //! - [`correspondent`]: the caller with TTC phase I and fallback;
 //! - [`bindings`]: bounded tables of bindings that expire (anchor, home, caches);
-//! - [`anchor`]: the anchor choice and HR's keep-or-re-anchor decision.
+//! - [`anchor`]: the anchor choice and HR's keep-or-re-anchor decision;
+//! - [`wire`]: the codecs of a server's socket (SIP and Chord, told apart by the first byte) and
+//!   of a SIP-only socket, which make every role runnable by the generic socket driver.
 //!
 //! All are sans-IO [`crate::machine::Machine`]s over the typed messages of [`crate::sip`]. Issue 5
 //! is in progress: the model, the paper's simulation and the socket adapter are still to come
@@ -23,5 +25,6 @@ pub mod bindings;
 pub mod correspondent;
 pub mod mobile;
 pub mod server;
+pub mod wire;
 
 pub use server::Aor;
