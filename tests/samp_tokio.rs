@@ -14,7 +14,9 @@ mod samp_udp;
 
 use std::time::Duration;
 
-use ip2p::adapters::tokio::samp::{spawn_correspondent, spawn_mobile};
+use ip2p::adapters::tokio::samp::{
+    spawn_correspondent, spawn_mobile, spawn_server, MobileOptions, ServerOptions,
+};
 use ip2p::adapters::tokio::Config as DriverConfig;
 use ip2p::samp::correspondent::{self, CallId, Correspondent, CorrespondentConfig, Path};
 use ip2p::samp::mobile::{self, MobileConfig, MobileNode, Registration};
@@ -58,8 +60,11 @@ async fn scenario() {
         },
     );
     let discovery = near.iter().map(|&i| servers[i].me.addr).collect();
-    let (mn, mut mn_events) =
-        spawn_mobile(mn_socket, mn, discovery, DriverConfig::default()).unwrap();
+    let options = MobileOptions {
+        discovery,
+        ..MobileOptions::default()
+    };
+    let (mn, mut mn_events) = spawn_mobile(mn_socket, mn, options).unwrap();
     mn.input(mobile::Input::Attached { coa, random: 7 })
         .await
         .unwrap();
@@ -181,4 +186,68 @@ async fn garbage_on_a_server_socket_is_counted_and_dropped() {
     let c = servers[0].handle.counters();
     assert!(c.decode_errors >= 3, "{c:?}");
     assert!(servers[0].handle.is_running());
+}
+
+/// Discovery by real multicast on loopback: a server bound to `0.0.0.0:P` joins 224.0.1.75 on
+/// 127.0.0.1, the MN sends its discovery REGISTER to 224.0.1.75:P out of 127.0.0.1, and the
+/// server becomes its anchor (and, alone on its ring, its home).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_by_multicast_on_loopback() {
+    use ip2p::chord::{Command, NodeId, RingId};
+    use ip2p::samp::server::{Input, Server, ServerConfig};
+    use std::net::Ipv4Addr;
+
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let socket = UdpSocket::bind(("0.0.0.0", port)).await.unwrap();
+    let addr = TransportAddr(format!("127.0.0.1:{port}").parse().unwrap());
+    let server: Server<NodeId> = Server::new(
+        NodeId::sha1_of(addr.to_string().as_bytes()),
+        addr,
+        ServerConfig::default(),
+    );
+    let options = ServerOptions {
+        multicast: Some(Ipv4Addr::LOCALHOST),
+        ..ServerOptions::default()
+    };
+    let (server, _events) = spawn_server(socket, server, options).unwrap();
+    server.input(Input::Command(Command::Create)).await.unwrap();
+
+    let aor_uri = SipUri::parse("sip:mn@home.example").unwrap();
+    let aor = Aor::of(&aor_uri);
+    let mn_socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let coa = TransportAddr(mn_socket.local_addr().unwrap());
+    let group = TransportAddr(format!("224.0.1.75:{port}").parse().unwrap());
+    let options = MobileOptions {
+        discovery: vec![group],
+        multicast_if: Some(Ipv4Addr::LOCALHOST),
+        ..MobileOptions::default()
+    };
+    let mn = MobileNode::new(aor_uri, MobileConfig::default());
+    let (mn, mut mn_events) = spawn_mobile(mn_socket, mn, options).unwrap();
+    mn.input(mobile::Input::Attached { coa, random: 3 })
+        .await
+        .unwrap();
+    let e = timeout(Duration::from_secs(5), mn_events.recv())
+        .await
+        .expect("the MN registered in time")
+        .expect("MN events");
+    assert_eq!(
+        e,
+        mobile::Event::Registered {
+            coa,
+            anchor: addr,
+            how: Registration::Home
+        }
+    );
+    let got = server
+        .inspect(move |m: &Server<NodeId>, now| {
+            (m.anchor_binding(now, &aor), m.home_binding(now, &aor))
+        })
+        .await
+        .unwrap();
+    assert_eq!(got, (Some(coa), Some(addr)));
 }

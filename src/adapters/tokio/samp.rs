@@ -9,13 +9,18 @@
 //!   is neither is counted in [`super::Counters::decode_errors`] and dropped; the driver never
 //!   panics on what a peer sends.
 //! - **Multicast discovery.** An MN finds its anchor with `REGISTER sip:sip.mcast.net` sent to
-//!   224.0.1.75:5060. [`ServerOptions::multicast`] makes a server's socket join that group (the
-//!   socket must then be bound to the group's port, 5060, usually on `0.0.0.0`, one server per
-//!   host). Where multicast cannot reach the servers — several servers on one loopback address
-//!   with distinct ports, as in the tests, or a network that drops multicast — [`spawn_mobile`]
-//!   takes a list of unicast **discovery addresses**: every datagram the MN addresses to the
-//!   multicast group is sent to each of them instead ([`UnicastDiscovery`]). The MN machine is
-//!   unchanged: it still sends one discovery REGISTER and gathers the answers within δ.
+//!   224.0.1.75:5060. [`ServerOptions::multicast`] makes a server's socket join that group on an
+//!   interface (with `IP_MULTICAST_LOOP` on). A socket only hears the group on its own port, and
+//!   only when bound to the wildcard (or the group) address: so a multicast-discoverable server is
+//!   bound to `0.0.0.0:<group port>`, one per host and port. Where multicast cannot reach the
+//!   servers — several servers on one loopback address with distinct ports, as in the tests, or a
+//!   network that drops multicast — [`spawn_mobile`] takes a list of **discovery addresses**
+//!   ([`MobileOptions::discovery`]): every datagram the MN addresses to the multicast group is sent
+//!   to each of them instead ([`UnicastDiscovery`]); an entry may also be the group on another
+//!   port. [`MobileOptions::multicast_if`] picks the interface multicast leaves by. The MN machine
+//!   is unchanged: it sends one discovery REGISTER and gathers the answers within δ.
+//!   `tests/samp_tokio.rs` checks both: real multicast on loopback (server on `0.0.0.0:P` joined
+//!   on 127.0.0.1, MN sending to 224.0.1.75:P out of 127.0.0.1) and unicast discovery addresses.
 //! - **Timers** come from each machine's `poll_timeout`, as for every machine the driver runs.
 //!
 //! ```no_run
@@ -171,17 +176,37 @@ impl Networked for UnicastDiscovery {
     }
 }
 
-/// Run a mobile node on `socket`, with discovery sent to `discovery` (empty: to the multicast
-/// group). Send it [`mobile::Input::Attached`] with the socket's address as care-of address to
-/// start discovery and registration.
+/// How a mobile node's socket is set up.
+#[derive(Clone, Debug, Default)]
+pub struct MobileOptions {
+    /// The generic driver's settings.
+    pub driver: Config,
+    /// Where discovery goes instead of 224.0.1.75:5060 (see [`UnicastDiscovery`]); empty: to the
+    /// SIP multicast group itself. An entry may itself be a multicast address (another port of
+    /// the group, as the loopback test does).
+    pub discovery: Vec<TransportAddr>,
+    /// Send multicast out of the interface with this address (`IP_MULTICAST_IF`, with
+    /// `IP_MULTICAST_LOOP` on); `None`: the kernel's choice.
+    pub multicast_if: Option<Ipv4Addr>,
+}
+
+/// Run a mobile node on `socket`. Send it [`mobile::Input::Attached`] with the socket's address
+/// as care-of address to start discovery and registration.
 #[allow(clippy::type_complexity)]
 pub fn spawn_mobile(
     socket: UdpSocket,
     mn: MobileNode,
-    discovery: Vec<TransportAddr>,
-    config: Config,
+    options: MobileOptions,
 ) -> io::Result<(NodeHandle<UnicastDiscovery>, mpsc::Receiver<mobile::Event>)> {
-    spawn(socket, UnicastDiscovery::new(mn, discovery), config)
+    if let Some(iface) = options.multicast_if {
+        socket2::SockRef::from(&socket).set_multicast_if_v4(&iface)?;
+        socket.set_multicast_loop_v4(true)?;
+    }
+    spawn(
+        socket,
+        UnicastDiscovery::new(mn, options.discovery),
+        options.driver,
+    )
 }
 
 /// Run a correspondent on `socket`; send it [`correspondent::Input::Call`] to call.
