@@ -22,7 +22,7 @@
 mod samp_udp;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use ip2p::samp::Aor;
@@ -69,7 +69,8 @@ fn work_dir(tag: &str) -> PathBuf {
     d
 }
 
-/// A sipp command for one call, run in `dir`, statistics into `dir/stats.csv`.
+/// A sipp command for one call, run in `dir`, statistics into `dir/stats.csv`. Pass `-p` in
+/// `extra`: without it SIPp takes 5060, which a SIP server on this host may hold.
 fn sipp(dir: &Path, scenario_file: &str, remote: Option<TransportAddr>, extra: &[&str]) -> Command {
     let mut c = Command::new("sipp");
     if let Some(r) = remote {
@@ -156,6 +157,18 @@ async fn run(mut c: Command) -> Output {
         .unwrap()
 }
 
+/// A SIPp process that is killed if the test fails before it ends by itself.
+struct KillOnDrop(Option<Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 fn free_udp_port() -> u16 {
     std::net::UdpSocket::bind("127.0.0.1:0")
         .unwrap()
@@ -186,9 +199,11 @@ async fn scenario_run() {
     let uas_port = free_udp_port();
     let coa = TransportAddr(format!("127.0.0.1:{uas_port}").parse().unwrap());
     let uas_dir = work_dir("mn-uas");
-    let uas = sipp(&uas_dir, "mn_uas.xml", None, &["-p", &uas_port.to_string()])
-        .spawn()
-        .expect("sipp starts");
+    let mut uas = KillOnDrop(Some(
+        sipp(&uas_dir, "mn_uas.xml", None, &["-p", &uas_port.to_string()])
+            .spawn()
+            .expect("sipp starts"),
+    ));
     // wait until it has bound its port
     let t0 = Instant::now();
     while std::net::UdpSocket::bind(("127.0.0.1", uas_port)).is_ok() {
@@ -205,7 +220,13 @@ async fn scenario_run() {
         &reg_dir,
         "mn_register.xml",
         Some(anchor),
-        &["-key", "uas_port", &uas_port.to_string()],
+        &[
+            "-p",
+            &free_udp_port().to_string(),
+            "-key",
+            "uas_port",
+            &uas_port.to_string(),
+        ],
     ))
     .await;
     check(
@@ -231,12 +252,13 @@ async fn scenario_run() {
         &cn_dir,
         "cn_uac.xml",
         Some(servers[cn_anchor].me.addr),
-        &[],
+        &["-p", &free_udp_port().to_string()],
     ))
     .await;
     check("cn_uac.xml (INVITE, 200, ACK, BYE, 200)", &cn_dir, &out);
 
-    let out = tokio::task::spawn_blocking(move || uas.wait_with_output().unwrap())
+    let child = uas.0.take().unwrap();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
         .await
         .unwrap();
     check("mn_uas.xml (INVITE, 200, ACK, BYE, 200)", &uas_dir, &out);
