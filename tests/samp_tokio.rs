@@ -20,10 +20,11 @@ use ip2p::adapters::tokio::samp::{
 use ip2p::adapters::tokio::Config as DriverConfig;
 use ip2p::samp::correspondent::{self, CallId, Correspondent, CorrespondentConfig, Path};
 use ip2p::samp::mobile::{self, MobileConfig, MobileNode, Registration};
+use ip2p::samp::server::ProxyMode;
 use ip2p::samp::Aor;
 use ip2p::sip::SipUri;
 use ip2p::TransportAddr;
-use samp_udp::{bindings, home_of, ring};
+use samp_udp::{bindings, home_of, ring, ring_in_mode};
 use tokio::net::UdpSocket;
 use tokio::time::timeout;
 
@@ -31,13 +32,22 @@ const SERVERS: usize = 6;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mobile_registers_and_is_called_over_udp() {
-    timeout(Duration::from_secs(60), scenario())
+    timeout(Duration::from_secs(60), scenario(ProxyMode::Proxy))
         .await
         .expect("the scenario hung");
 }
 
-async fn scenario() {
-    let servers = ring(SERVERS).await;
+/// The same in RR mode: the home answers 302 naming the anchor, the CN's anchor passes it back,
+/// the CN follows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirect_mode_over_udp() {
+    timeout(Duration::from_secs(60), scenario(ProxyMode::Redirect))
+        .await
+        .expect("the scenario hung");
+}
+
+async fn scenario(mode: ProxyMode) {
+    let servers = ring_in_mode(SERVERS, mode).await;
     let aor_uri = SipUri::parse("sip:mn@home.example").unwrap();
     let aor = Aor::of(&aor_uri);
     let home = home_of(&servers, &aor).await;
@@ -138,7 +148,8 @@ async fn scenario() {
         matches!(answered, mobile::Event::Answered { ref from, .. } if from.as_str() == "sip:cn@other.example"),
         "{answered:?}"
     );
-    // TTC phase II at the CN's anchor
+    // TTC phase II at the CN's anchor: in RP mode the 200 came back through it; in RR mode the
+    // CN followed the 302 to the MN's anchor itself, so the 200 never passed the CN's anchor
     let cached = servers[cn_anchor]
         .handle
         .inspect({
@@ -147,7 +158,11 @@ async fn scenario() {
         })
         .await
         .unwrap();
-    assert_eq!(cached, Some(coa));
+    let want = match mode {
+        ProxyMode::Proxy => Some(coa),
+        ProxyMode::Redirect => None,
+    };
+    assert_eq!(cached, want);
 
     // nothing undecodable crossed any socket
     for s in &servers {

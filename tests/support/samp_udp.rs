@@ -7,7 +7,7 @@ use std::time::Duration;
 use ip2p::adapters::tokio::samp::{spawn_server, ServerOptions};
 use ip2p::adapters::tokio::NodeHandle;
 use ip2p::chord::{self, Command, NodeId, Peer, Phase, RingId};
-use ip2p::samp::server::{self, Input, Server, ServerConfig};
+use ip2p::samp::server::{self, Input, ProxyMode, Server, ServerConfig};
 use ip2p::samp::Aor;
 use ip2p::TransportAddr;
 use tokio::net::UdpSocket;
@@ -50,7 +50,13 @@ async fn start(config: &ServerConfig) -> RingServer {
 /// every successor list and predecessor is the ideal one (Zave's "ideal", as in
 /// `tests/tokio_chord.rs`).
 pub async fn ring(n: usize) -> Vec<RingServer> {
+    ring_in_mode(n, ProxyMode::Proxy).await
+}
+
+/// [`ring`] with every server in `mode` (RP or RR).
+pub async fn ring_in_mode(n: usize, mode: ProxyMode) -> Vec<RingServer> {
     let config = ServerConfig {
+        mode,
         chord: chord_config(),
         ..ServerConfig::default()
     };
