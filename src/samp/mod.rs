@@ -17,8 +17,8 @@
 //!   of a SIP-only socket, which make every role runnable by the generic socket driver.
 //!
 //! All are sans-IO [`crate::machine::Machine`]s over the typed messages of [`crate::sip`]. Issue 5
-//! is in progress: the model, the paper's simulation and the socket adapter are still to come
-//! (`spec/samp.md` says what is done).
+//! is in progress: the model and the paper's simulation are still to come; the socket adapter is
+//! `adapters::tokio::samp` (feature `tokio`) (`spec/samp.md` says what is done).
 
 pub mod anchor;
 pub mod bindings;
