@@ -12,12 +12,14 @@
 //!   after a move during a call;
 //! - [`correspondent`]: the caller with TTC phase I and fallback;
 //! - [`bindings`]: bounded tables of bindings that expire (anchor, home, caches);
-//! - [`anchor`]: the anchor choice and HR's keep-or-re-anchor decision.
-//! - [`invariants`]: SAMP's invariants, one name each in the spec, the model and the tests.
+//! - [`anchor`]: the anchor choice and HR's keep-or-re-anchor decision;
+//! - [`invariants`]: SAMP's invariants, one name each in the spec, the model and the tests;
+//! - [`wire`]: the codecs of a server's socket (SIP and Chord, told apart by the first byte) and
+//!   of a SIP-only socket, which make every role runnable by the generic socket driver.
 //!
 //! All are sans-IO [`crate::machine::Machine`]s over the typed messages of [`crate::sip`]. Issue 5
-//! is in progress: the model, the paper's simulation and the socket adapter are still to come
-//! (`spec/samp.md` says what is done).
+//! is in progress: the model and the paper's simulation are still to come; the socket adapter is
+//! `adapters::tokio::samp` (feature `tokio`) (`spec/samp.md` says what is done).
 
 pub mod anchor;
 pub mod bindings;
@@ -25,5 +27,6 @@ pub mod correspondent;
 pub mod invariants;
 pub mod mobile;
 pub mod server;
+pub mod wire;
 
 pub use server::Aor;

@@ -71,6 +71,7 @@ pub mod broker;
 pub mod emulated;
 pub mod ip2p;
 pub mod relay;
+pub mod samp;
 #[cfg(feature = "modem")]
 pub mod sms_link;
 pub mod stunt;
