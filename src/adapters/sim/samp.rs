@@ -199,6 +199,13 @@ pub struct PassReport {
     pub phase2_hits: u64,
     /// Calls that failed.
     pub call_failed: u64,
+    /// Of those, failed for want of any final answer in time.
+    pub call_timeouts: u64,
+    /// INVITEs delivered to an address the MN had left (phase I tries and stale forwards).
+    pub invites_lost: u64,
+    /// INVITEs a server forwarded from its anchor binding although it was no longer the MN's
+    /// anchor (the MN had re-anchored elsewhere; nothing removes the old binding).
+    pub stale_anchor_forwards: u64,
     /// SAMP first data packet: INVITE hops (every INVITE the machines sent for the call) plus
     /// the direct CN → MN data packet, summed over established calls.
     pub samp_call_hops: u64,
@@ -237,6 +244,9 @@ impl PassReport {
         self.fell_back += o.fell_back;
         self.phase2_hits += o.phase2_hits;
         self.call_failed += o.call_failed;
+        self.call_timeouts += o.call_timeouts;
+        self.invites_lost += o.invites_lost;
+        self.stale_anchor_forwards += o.stale_anchor_forwards;
         self.samp_call_hops += o.samp_call_hops;
         self.mip_call_hops += o.mip_call_hops;
         self.hmip_call_hops += o.hmip_call_hops;
@@ -599,11 +609,8 @@ enum Packet {
 }
 
 enum Ev {
-    Deliver {
-        from: TransportAddr,
-        to: TransportAddr,
-        p: Packet,
-    },
+    /// Boxed: a SIP message is 600 bytes, and events move through the queue.
+    Deliver(Box<(TransportAddr, TransportAddr, Packet)>),
     Timer(Mach),
     Move(u32),
     Call(u32),
@@ -906,11 +913,7 @@ impl<'a> World<'a> {
                     let to = server_addr(k);
                     self.push(
                         at,
-                        Ev::Deliver {
-                            from,
-                            to,
-                            p: Packet::Sip(msg.clone()),
-                        },
+                        Ev::Deliver(Box::new((from, to, Packet::Sip(msg.clone())))),
                     );
                 }
             }
@@ -922,7 +925,7 @@ impl<'a> World<'a> {
             self.count(req, d);
         }
         let at = self.now + self.latency(d);
-        self.push(at, Ev::Deliver { from, to, p });
+        self.push(at, Ev::Deliver(Box::new((from, to, p))));
     }
 
     fn count(&mut self, req: &Request, d: u32) {
@@ -1010,6 +1013,19 @@ impl<'a> World<'a> {
                         _ => {}
                     }
                 }
+                server::Output::Event(server::Event::Forwarded {
+                    method: Method::Invite,
+                    aor,
+                    route: Route::Anchor,
+                    ..
+                }) => {
+                    let slot = mn_of_aor(&aor).and_then(|g| self.slot(g));
+                    if let Some(s) = slot {
+                        if self.mns[s].anchor() != Some(me) {
+                            self.r.stale_anchor_forwards += 1;
+                        }
+                    }
+                }
                 server::Output::Event(_) => {}
             }
         }
@@ -1082,8 +1098,11 @@ impl<'a> World<'a> {
                         self.r.hmip_call_hops += u64::from(m.call_hmip);
                         m.call_acc = 0;
                     }
-                    correspondent::Event::Failed { .. } => {
+                    correspondent::Event::Failed { reason, .. } => {
                         self.r.call_failed += 1;
+                        if reason == correspondent::CallFailure::Timeout {
+                            self.r.call_timeouts += 1;
+                        }
                         self.sim[s].call_acc = 0;
                     }
                     correspondent::Event::FellBack { .. } => self.r.fell_back += 1,
@@ -1128,6 +1147,8 @@ impl<'a> World<'a> {
                 if self.mns[s].coa() == Some(to) {
                     let _ = self.mns[s].handle(now, mobile::Input::Sip { from, msg });
                     self.drain_mn(s);
+                } else if matches!(&msg, Message::Request(r) if r.method == Method::Invite) {
+                    self.r.invites_lost += 1;
                 }
             }
             (Who::Cn(g), Packet::Sip(msg)) => {
@@ -1272,7 +1293,10 @@ impl<'a> World<'a> {
             };
             self.free.push(i);
             match ev {
-                Ev::Deliver { from, to, p } => self.deliver(from, to, p),
+                Ev::Deliver(b) => {
+                    let (from, to, p) = *b;
+                    self.deliver(from, to, p)
+                }
                 Ev::Timer(m) => self.timer(m, at),
                 Ev::Move(s) => self.on_move(s as usize),
                 Ev::Call(s) => self.on_call(s as usize),
