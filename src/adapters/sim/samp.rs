@@ -7,11 +7,11 @@
 //! towards a hotspot AR with probability α, else to a random 4-neighbour on the grid.
 //!
 //! **What runs.** Every SAMP number comes from the real machines: one
-//! [`Server`](crate::samp::server::Server) per domain on a stabilized Chord ring (built with
+//! [`Server`] per domain on a stabilized Chord ring (built with
 //! [`Node::with_state`] and [`Node::set_ideal_fingers`], [`Id64`] ids = SHA-1 of the server's
 //! address, maintenance off because the ring is static), one
-//! [`MobileNode`](crate::samp::mobile::MobileNode) per MN and one
-//! [`Correspondent`](crate::samp::correspondent::Correspondent) per MN (its caller, at a random
+//! [`MobileNode`] per MN and one
+//! [`Correspondent`] per MN (its caller, at a random
 //! AR). Typed [`Message`]s and Chord messages are passed in memory, not encoded. A discrete-event
 //! loop delivers every output after `hop_ms` per grid hop and fires the timers the machines ask
 //! for, so δ decisions see response times derived from grid distance. MIPv6 and HMIPv6 are
