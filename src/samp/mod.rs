@@ -14,9 +14,10 @@
 //! - [`bindings`]: bounded tables of bindings that expire (anchor, home, caches);
 //! - [`anchor`]: the anchor choice and HR's keep-or-re-anchor decision.
 //!
-//! All are sans-IO [`crate::machine::Machine`]s over the typed messages of [`crate::sip`]. Issue 5
-//! is in progress: the model, the paper's simulation and the socket adapter are still to come
-//! (`spec/samp.md` says what is done).
+//! All are sans-IO [`crate::machine::Machine`]s over the typed messages of [`crate::sip`]. The
+//! paper's simulation (Fig. 4, Fig. 5) drives them in `ip2p::sim::samp` (`ip2p-sim samp`). Issue 5
+//! is in progress: the model and the socket adapter are still to come (`spec/samp.md` says what
+//! is done).
 
 pub mod anchor;
 pub mod bindings;
