@@ -17,9 +17,10 @@
 //! - [`wire`]: the codecs of a server's socket (SIP and Chord, told apart by the first byte) and
 //!   of a SIP-only socket, which make every role runnable by the generic socket driver.
 //!
-//! All are sans-IO [`crate::machine::Machine`]s over the typed messages of [`crate::sip`]. Issue 5
-//! is in progress: the model and the paper's simulation are still to come; the socket adapter is
-//! `adapters::tokio::samp` (feature `tokio`) (`spec/samp.md` says what is done).
+//! All are sans-IO [`crate::machine::Machine`]s over the typed messages of [`crate::sip`]. The
+//! socket adapter is `adapters::tokio::samp` (feature `tokio`); the paper's simulation (Fig. 4,
+//! Fig. 5) drives the same machines in `ip2p::sim::samp` (`ip2p-sim samp`); the model is
+//! `models/src/samp.rs`. `spec/samp.md` maps the paper to the code.
 
 pub mod anchor;
 pub mod bindings;

@@ -732,7 +732,7 @@ impl<I: RingId> Server<I> {
     /// A To tag stable for one request (its Call-ID and CSeq) at this server.
     fn tag(&self, req: &Request) -> String {
         let mut h = Sha1::new();
-        h.update(self.addr().0.to_string().as_bytes());
+        hash_addr(&mut h, self.addr());
         h.update(req.headers.call_id.as_deref().unwrap_or("").as_bytes());
         if let Some(c) = &req.headers.cseq {
             h.update(c.seq.to_be_bytes());
@@ -744,7 +744,7 @@ impl<I: RingId> Server<I> {
     /// retransmission gets the same branch.
     fn branch_for(&self, req: &Request) -> String {
         let mut h = Sha1::new();
-        h.update(self.addr().0.to_string().as_bytes());
+        hash_addr(&mut h, self.addr());
         match req.headers.vias.first().and_then(|v| v.branch.as_deref()) {
             Some(b) => h.update(b.as_bytes()),
             None => {
@@ -863,11 +863,25 @@ pub fn ip_host(ip: IpAddr) -> String {
 }
 
 fn hex8(d: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(16);
     for b in d.iter().take(8) {
-        s.push_str(&format!("{b:02x}"));
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 0xf)]));
     }
     s
+}
+
+/// Feed `addr`'s text form (exactly what `to_string` gives) into a hasher without allocating.
+fn hash_addr(h: &mut Sha1, addr: TransportAddr) {
+    struct W<'a>(&'a mut Sha1);
+    impl core::fmt::Write for W<'_> {
+        fn write_str(&mut self, s: &str) -> core::fmt::Result {
+            self.0.update(s.as_bytes());
+            Ok(())
+        }
+    }
+    let _ = core::fmt::Write::write_fmt(&mut W(h), format_args!("{}", addr.0));
 }
 
 impl<I: RingId> Machine for Server<I> {
@@ -923,5 +937,25 @@ impl<I: RingId> Machine for Server<I> {
         self.home.expire(now);
         self.cache.expire(now);
         self.discoveries.expire(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex8_and_hash_addr_match_their_formatted_forms() {
+        let d: [u8; 10] = [0x00, 0x0f, 0xa0, 0xff, 0x12, 0x9c, 0x7e, 0x81, 0x55, 0x66];
+        let want: String = d[..8].iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex8(&d), want);
+        for a in ["10.0.0.1:5060", "[2001:db8::1]:5061"] {
+            let addr = TransportAddr(a.parse().unwrap());
+            let mut h1 = Sha1::new();
+            hash_addr(&mut h1, addr);
+            let mut h2 = Sha1::new();
+            h2.update(addr.0.to_string().as_bytes());
+            assert_eq!(h1.finalize(), h2.finalize());
+        }
     }
 }

@@ -7,6 +7,8 @@
 //! ip2p-sim chord --experiment load --nodes 10000
 //! ip2p-sim chord --experiment failures --nodes 1000 --successors 16
 //! ip2p-sim chord --experiment churn --nodes 1000 --rate 0.5 --secs 600
+//! ip2p-sim samp --mns 10000 --moves 200 --alpha 0.4 --experiment all  # SAMP paper Fig. 4, 5
+//! ip2p-sim samp --alphas 0,0.2,0.4,0.6,0.8,1 --experiment fig4 --json
 //! ```
 
 use std::process::ExitCode;
@@ -14,6 +16,7 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use ip2p::sim::experiments::{self, Summary};
+use ip2p::sim::samp::{self, SampSimConfig};
 
 #[derive(Parser)]
 #[command(
@@ -29,6 +32,61 @@ struct Cli {
 enum Cmd {
     /// Chord rings of real `ip2p::chord::Node`s over a simulated network.
     Chord(ChordArgs),
+    /// The SAMP paper's simulation (Fig. 4, Fig. 5) over real SAMP servers, MNs and CNs.
+    Samp(SampArgs),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SampExperiment {
+    /// σ of MNs per mobility agent (one pass per α).
+    Fig4,
+    /// Registration and first-packet hops (three passes per α).
+    Fig5,
+    /// Both.
+    All,
+}
+
+#[derive(clap::Args)]
+struct SampArgs {
+    /// Which figure.
+    #[arg(long, value_enum, default_value = "all")]
+    experiment: SampExperiment,
+    /// Mobile nodes.
+    #[arg(long, default_value_t = 10_000)]
+    mns: u32,
+    /// Movements per MN.
+    #[arg(long, default_value_t = 200)]
+    moves: u32,
+    /// Hotspot parameter α (ignored when --alphas is given).
+    #[arg(long, default_value_t = 0.4)]
+    alpha: f64,
+    /// Several α values, one row each.
+    #[arg(long, value_delimiter = ',')]
+    alphas: Vec<f64>,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// ARs per side of the grid.
+    #[arg(long, default_value_t = 150)]
+    grid: u16,
+    /// ARs per side of one SIP server's / MAP's domain.
+    #[arg(long, default_value_t = 15)]
+    block: u16,
+    /// The response-time threshold δ in ms (1 ms per grid hop one way).
+    #[arg(long, default_value_t = 30)]
+    delta_ms: u64,
+    /// Calls after every N-th movement (0: none).
+    #[arg(long, default_value_t = 20)]
+    call_every: u32,
+    /// Calls per burst (10 s apart, from the MN's own caller).
+    #[arg(long, default_value_t = 2)]
+    calls_per_burst: u32,
+    /// Worker threads (results do not depend on it).
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// One JSON object per line instead of tables.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -103,8 +161,11 @@ fn fmt_summary(s: &Summary) -> String {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let Cmd::Chord(a) = cli.cmd;
-    match chord(&a) {
+    let r = match cli.cmd {
+        Cmd::Chord(a) => chord(&a),
+        Cmd::Samp(a) => samp_cmd(&a),
+    };
+    match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ip2p-sim: {e}");
@@ -292,6 +353,124 @@ fn chord(a: &ChordArgs) -> Result<(), String> {
                 r.ring_ideal_after
             );
         }
+    }
+    Ok(())
+}
+
+fn samp_cmd(a: &SampArgs) -> Result<(), String> {
+    let alphas = if a.alphas.is_empty() {
+        vec![a.alpha]
+    } else {
+        a.alphas.clone()
+    };
+    let base = SampSimConfig {
+        mns: a.mns,
+        moves: a.moves,
+        seed: a.seed,
+        grid: a.grid,
+        block: a.block,
+        delta_ms: a.delta_ms,
+        call_every: a.call_every,
+        calls_per_burst: a.calls_per_burst,
+        threads: a.threads,
+        ..SampSimConfig::default()
+    };
+    let mut cfgs = Vec::new();
+    for &alpha in &alphas {
+        let c = SampSimConfig {
+            alpha,
+            hotspot: (a.grid * 3 / 4, a.grid / 4),
+            ..base.clone()
+        };
+        c.check()?;
+        cfgs.push(c);
+    }
+    let t0 = Instant::now();
+    if matches!(a.experiment, SampExperiment::Fig4 | SampExperiment::All) {
+        if !a.json {
+            println!(
+                "Fig. 4: σ of MNs per mobility agent ({} MNs × {} moves, {} agents, seed {})",
+                a.mns,
+                a.moves,
+                base.servers(),
+                a.seed
+            );
+            println!(
+                "{:>5} {:>9} {:>9} {:>9} {:>10} {:>10} {:>10} {:>7}",
+                "α", "MIPv6", "HMIPv6", "HMIP last", "SAMP home", "SAMP anch", "anch last", "secs"
+            );
+        }
+        for c in &cfgs {
+            let r = samp::fig4(c);
+            if a.json {
+                json(&r)?;
+            } else {
+                println!(
+                    "{:>5.2} {:>9.1} {:>9.1} {:>9.1} {:>10.1} {:>10.1} {:>10.1} {:>7.2}",
+                    r.alpha,
+                    r.mipv6,
+                    r.hmipv6,
+                    r.hmipv6_last,
+                    r.samp_home,
+                    r.samp_anchor,
+                    r.samp_anchor_last,
+                    r.secs
+                );
+            }
+        }
+    }
+    if matches!(a.experiment, SampExperiment::Fig5 | SampExperiment::All) {
+        if !a.json {
+            println!("Fig. 5a: hops per registration; 5b: hops of a session's first data packet");
+            println!(
+                "{:>5} | {:>6} {:>6} {:>8} {:>8} {:>7} {:>6} | {:>6} {:>6} {:>8} {:>8} {:>7} {:>6} | {:>5} {:>17}",
+                "α",
+                "MIPv6",
+                "HMIPv6",
+                "SAMP¬HR",
+                "SAMP HR",
+                "reanch",
+                "lkup",
+                "MIPv6",
+                "HMIPv6",
+                "SAMP¬TTC",
+                "SAMP TTC",
+                "direct",
+                "ph.II",
+                "fail",
+                "secs (HR,¬HR,¬TTC)"
+            );
+        }
+        for c in &cfgs {
+            let r = samp::fig5(c);
+            if a.json {
+                json(&r)?;
+            } else {
+                println!(
+                    "{:>5.2} | {:>6.1} {:>6.1} {:>8.1} {:>8.1} {:>7.3} {:>6.2} | {:>6.1} {:>6.1} {:>8.1} {:>8.1} {:>7.3} {:>6.3} | {:>5} {:>5.1} {:>5.1} {:>5.1}",
+                    r.alpha,
+                    r.reg_mipv6,
+                    r.reg_hmipv6,
+                    r.reg_samp_no_hr,
+                    r.reg_samp_hr,
+                    r.hr_reanchor_share,
+                    r.lookup_hops,
+                    r.call_mipv6,
+                    r.call_hmipv6,
+                    r.call_samp_no_ttc,
+                    r.call_samp_ttc,
+                    r.ttc_direct_share,
+                    r.ttc_phase2_share,
+                    r.failures,
+                    r.secs[0],
+                    r.secs[1],
+                    r.secs[2]
+                );
+            }
+        }
+    }
+    if !a.json {
+        println!("total {:.2} s", t0.elapsed().as_secs_f64());
     }
     Ok(())
 }

@@ -52,6 +52,7 @@ mod rng;
 
 pub mod experiments;
 pub mod ip2p;
+pub mod samp;
 
 pub use rng::SplitMix64;
 
