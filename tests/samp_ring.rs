@@ -334,14 +334,7 @@ fn discovery_home_registration_and_a_call_through_the_ring() {
     assert_eq!(holders, [anchor]);
 
     let e = w.call(1);
-    assert_eq!(
-        e,
-        correspondent::Event::Established {
-            call: CallId(1),
-            at: coa,
-            path: Path::Anchor
-        }
-    );
+    assert_eq!(established(e), (CallId(1), coa, Path::Anchor));
     assert!(w.invites_to_nowhere.is_empty());
     // the INVITE went CN-anchor → (overlay) → home → MN-anchor → MN
     let routes: Vec<_> = w
@@ -434,12 +427,8 @@ fn hr_keeps_home_on_a_near_move_and_reanchors_when_the_anchor_is_slow() {
     // a call finds the MN at its new place
     let e = w.call(1);
     assert_eq!(
-        e,
-        correspondent::Event::Established {
-            call: CallId(1),
-            at: addr("10.3.0.7:5060"),
-            path: Path::Anchor
-        }
+        established(e),
+        (CallId(1), addr("10.3.0.7:5060"), Path::Anchor)
     );
 }
 
@@ -458,12 +447,8 @@ fn a_stale_cache_entry_falls_back_and_never_reaches_the_wrong_place() {
     w.attach("10.1.0.12:5060", &[(1, 10)], 2);
     let e = w.call(2);
     assert_eq!(
-        e,
-        correspondent::Event::Established {
-            call: CallId(2),
-            at: addr("10.1.0.12:5060"),
-            path: Path::Anchor
-        }
+        established(e),
+        (CallId(2), addr("10.1.0.12:5060"), Path::Anchor)
     );
     assert!(w
         .cn_events
@@ -478,12 +463,8 @@ fn redirect_mode_answers_302_and_the_caller_follows_it() {
     w.attach("10.1.0.10:5060", &[(1, 10)], 1);
     let e = w.call(1);
     assert_eq!(
-        e,
-        correspondent::Event::Established {
-            call: CallId(1),
-            at: addr("10.1.0.10:5060"),
-            path: Path::Anchor
-        }
+        established(e),
+        (CallId(1), addr("10.1.0.10:5060"), Path::Anchor)
     );
 }
 
@@ -528,4 +509,21 @@ fn no_server_answers_discovery() {
     let mut w = World::new(ProxyMode::Proxy, true, 5);
     w.attach("10.1.0.10:5060", &[], 1);
     assert_eq!(w.last_registration(), mobile::Event::NoAnchor);
+}
+
+/// The call, the callee's address and the path of an `Established` event; the dialog's Call-ID
+/// must be there. Panics with the event otherwise.
+fn established(e: correspondent::Event) -> (CallId, TransportAddr, Path) {
+    match e {
+        correspondent::Event::Established {
+            call,
+            call_id,
+            at,
+            path,
+        } => {
+            assert!(!call_id.is_empty(), "an established call has a Call-ID");
+            (call, at, path)
+        }
+        other => panic!("expected an established call, got {other:?}"),
+    }
 }

@@ -131,13 +131,13 @@ async fn scenario(mode: ProxyMode) {
         .await
         .expect("the call ended in time")
         .expect("CN events");
-    assert_eq!(
-        e,
-        correspondent::Event::Established {
-            call: CallId(1),
-            at: coa,
-            path: Path::Anchor
-        }
+    assert!(
+        matches!(
+            &e,
+            correspondent::Event::Established { call: CallId(1), call_id, at, path: Path::Anchor }
+                if *at == coa && !call_id.is_empty()
+        ),
+        "{e:?}"
     );
     // the MN answered it
     let answered = timeout(Duration::from_secs(2), mn_events.recv())

@@ -185,7 +185,11 @@ impl SampModel {
             .filter_map(|x| x.next_expiry())
             .min()
             .filter(|t| t.as_millis() <= HORIZON_MS);
-        [roles, expiry].into_iter().flatten().min().map(|t| t.max(s.now))
+        [roles, expiry]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|t| t.max(s.now))
     }
 
     /// Nothing is in flight and no role waits for anything.
@@ -377,7 +381,13 @@ impl Model for SampModel {
                         SipUri::parse("sip:stranger@else.example").expect("uri"),
                         MobileConfig::default(),
                     );
-                    let _ = st.handle(now, mobile::Input::Attached { coa: old, random: 0 });
+                    let _ = st.handle(
+                        now,
+                        mobile::Input::Attached {
+                            coa: old,
+                            random: 0,
+                        },
+                    );
                     while st.poll().is_some() {} // its own registration is not modelled
                     s.stranger = Some(st);
                 }
@@ -408,29 +418,18 @@ impl Model for SampModel {
                 match p.payload {
                     Payload::Chord(msg) => {
                         let k = server_index(&s, p.to)?;
-                        let _ = s.servers[k].handle(
-                            now,
-                            server::Input::Chord {
-                                from: p.from,
-                                msg,
-                            },
-                        );
+                        let _ =
+                            s.servers[k].handle(now, server::Input::Chord { from: p.from, msg });
                     }
                     Payload::Sip(msg) => {
                         if let Some(k) = server_index(&s, p.to) {
-                            let _ = s.servers[k].handle(
-                                now,
-                                server::Input::Sip {
-                                    from: p.from,
-                                    msg,
-                                },
-                            );
+                            let _ =
+                                s.servers[k].handle(now, server::Input::Sip { from: p.from, msg });
                         } else if s.mn.coa() == Some(p.to) {
                             let _ = s.mn.handle(now, mobile::Input::Sip { from: p.from, msg });
                         } else if p.to == cn_addr() {
-                            let _ = s
-                                .cn
-                                .handle(now, correspondent::Input::Sip { from: p.from, msg });
+                            let _ =
+                                s.cn.handle(now, correspondent::Input::Sip { from: p.from, msg });
                         } else if let Some(st) = &mut s.stranger {
                             if st.coa() == Some(p.to) {
                                 let _ = st.handle(now, mobile::Input::Sip { from: p.from, msg });

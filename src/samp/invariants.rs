@@ -173,7 +173,9 @@ pub fn bindings_consistent<I: RingId>(
 
 /// [`Invariant::EveryCallEnds`]: at most once always; once `quiet`, every call ended.
 pub fn every_call_ends(obs: &Observer, quiet: bool) -> bool {
-    obs.calls.values().all(|c| c.ends <= 1 && (!quiet || c.ends == 1))
+    obs.calls
+        .values()
+        .all(|c| c.ends <= 1 && (!quiet || c.ends == 1))
 }
 
 /// [`Invariant::BindingsExpire`]: every binding of `server` expires within `max_secs` of `now`.

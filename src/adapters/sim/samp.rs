@@ -749,6 +749,7 @@ impl<'a> World<'a> {
             gather: Duration::from_millis(200),
             register_timeout: Duration::from_secs(4),
             expires: long,
+            update_home_on_reanchor: true,
         };
         let ccfg = CorrespondentConfig {
             ttc: pass.ttc,
