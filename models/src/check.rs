@@ -159,6 +159,8 @@ pub struct Bounds {
     pub requests: Option<u8>,
     /// Number of network faults (each a loss or a duplication) the environment may inject.
     pub faults: Option<u8>,
+    /// Number of calls placed (SAMP).
+    pub calls: Option<u8>,
 }
 
 impl Bounds {
@@ -172,6 +174,7 @@ impl Bounds {
             depth: over.depth.or(self.depth),
             keys: over.keys.or(self.keys),
             requests: over.requests.or(self.requests),
+            calls: over.calls.or(self.calls),
             faults: over.faults.or(self.faults),
         }
     }
@@ -190,6 +193,7 @@ impl fmt::Display for Bounds {
             ("keys", self.keys),
             ("requests", self.requests),
             ("faults", self.faults),
+            ("calls", self.calls),
         ];
         for (name, v) in small {
             if let Some(v) = v {

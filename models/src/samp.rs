@@ -1,26 +1,34 @@
 //! The SAMP model: three real SIP servers ([`ip2p::samp::server::Server`]) on a stabilized Chord
-//! ring, a real mobile node that moves between domains, a real correspondent that calls it twice,
-//! and a stranger that takes over the addresses the MN leaves.
+//! ring, a real mobile node that moves between domains, a real correspondent that calls it, and
+//! a stranger that takes over the addresses the MN leaves.
 //!
 //! # World
 //!
 //! - **Servers** S0, S1, S2 (`10.0.0.1–3`), ids from SHA-1 of their addresses, ideal fingers; the
 //!   Chord maintenance never runs (its period is a day): the ring is the one the Chord model
 //!   checks, here it only answers lookups.
-//! - **Domains**: care-of addresses `c1`, `c2` lie in domain A, whose multicast reaches S0 and S1;
-//!   `c3` lies in domain B, reached by S1 and S2. The MN attaches at `c1`, then moves to `c2`,
-//!   then to `c3` (`--requests` = number of attachments, default 2). Each attachment draws the
-//!   anchor both ways (random 0 and `u64::MAX`). A move happens only when the MN is idle.
+//! - **Domains**: care-of addresses `10.1.0.1` and `10.1.0.2` lie in domain A, whose multicast
+//!   reaches S0 and S1; `10.3.0.1` lies in domain B, reached by S1 and S2. The MN attaches in A,
+//!   moves to B, then back to A (`--requests` = number of attachments, default 2). Each
+//!   attachment draws the anchor both ways (random 0 and `u64::MAX`), so the move to B is inside
+//!   the anchor's reach (anchor S1: HR keeps it) or out of it (anchor S0: it may answer after δ,
+//!   and the MN re-anchors). A move happens only when the MN is idle.
 //! - **Stranger**: when the MN leaves an address, another user agent (a real `MobileNode` for
 //!   `sip:stranger@else.example`) gets it, so a stale cached address reaches somebody else.
-//! - **CN** at `10.2.0.5`, its anchor S2; it places 2 calls, each at any moment.
+//! - **CN** at `10.2.0.5`, its anchor S2; it places `--calls` calls (default 1), each at any
+//!   moment.
 //!
 //! # Fault model
 //!
-//! SIP datagrams are delivered in any order; up to `--faults` (default 1) of them are lost.
-//! Chord messages (lookups between servers) are delivered in any order, never lost. Timers (the
-//! MN's discovery window, δ, its registration time-out; the CN's phase I and call time-outs) fire
-//! at any moment, also while messages are in flight — a timer racing an answer is a slow server.
+//! SIP datagrams are delivered in any order. Chord messages (lookups between servers) are
+//! delivered at once, never lost (the Chord model checks the ring itself). Timers (the MN's
+//! discovery window, δ, its registration time-out; the CN's phase I and call time-outs; the
+//! servers' expiries) fire when nothing is in flight; the MN's own timer also fires while only
+//! *far* messages are in flight: those between the MN and a server out of its domain's reach,
+//! which may answer after δ (so an MN that left its anchor's reach may re-anchor). Up to
+//! `--faults` (default 1) faults happen: each is a lost SIP datagram or a timer that fires while
+//! messages are still on their way (a slow server or network: an answer arriving after δ, a call
+//! timing out before the callee's 200).
 //!
 //! # Variants
 //!
@@ -50,7 +58,6 @@ use crate::check::{self, Bounds, Expect, Narrate, RunOpts, Step};
 use crate::ModelSpec;
 
 const SERVERS: usize = 3;
-const CALLS: u8 = 2;
 /// While nobody waits, time stops here (bindings live an hour).
 const HORIZON_MS: u64 = 60_000;
 
@@ -60,15 +67,17 @@ fn a(s: &str) -> TransportAddr {
 fn server_addr(k: usize) -> TransportAddr {
     a(&format!("10.0.0.{}:5060", k + 1))
 }
+/// The care-of addresses in the order the MN takes them: domain A, domain B, A again.
 fn coas() -> [TransportAddr; 3] {
-    [a("10.1.0.1:5060"), a("10.1.0.2:5060"), a("10.3.0.1:5060")]
+    [a("10.1.0.1:5060"), a("10.3.0.1:5060"), a("10.1.0.2:5060")]
 }
-/// The servers the multicast reaches from the `k`-th attachment.
+/// The servers the multicast reaches from the `k`-th attachment: S0 and S1 from domain A, S1
+/// and S2 from domain B.
 fn near(k: usize) -> &'static [usize] {
-    if k < 2 {
-        &[0, 1]
-    } else {
+    if k == 1 {
         &[1, 2]
+    } else {
+        &[0, 1]
     }
 }
 fn cn_addr() -> TransportAddr {
@@ -78,21 +87,13 @@ fn mn_uri() -> SipUri {
     SipUri::parse("sip:mn@home.example").expect("uri")
 }
 
-/// Something in flight.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Payload {
-    /// A SIP message.
-    Sip(Message),
-    /// A Chord message between servers.
-    Chord(chord::Message<Id64, TransportAddr>),
-}
-
-/// A datagram in flight.
+/// A SIP datagram in flight. (Chord messages between servers are delivered at once, in order,
+/// inside a step: see [`drain`].)
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Packet {
     from: TransportAddr,
     to: TransportAddr,
-    payload: Payload,
+    msg: Message,
 }
 
 /// The world.
@@ -135,6 +136,7 @@ pub struct SampModel {
     hr: bool,
     update_home: bool,
     attachments: u8,
+    calls: u8,
     faults: u8,
 }
 
@@ -157,7 +159,12 @@ impl SampModel {
         if !(1..=3).contains(&attachments) {
             return Err("samp: requests (attachments of the MN) must be 1, 2 or 3".into());
         }
+        let calls = bounds.calls.unwrap_or(1);
+        if !(1..=3).contains(&calls) {
+            return Err("samp: calls must be 1, 2 or 3".into());
+        }
         Ok(SampModel {
+            calls,
             mode,
             hr,
             update_home,
@@ -192,6 +199,35 @@ impl SampModel {
             .map(|t| t.max(s.now))
     }
 
+    /// Every message in flight is far: between the MN and a server out of its domain's reach.
+    /// Those take longer than any timer (an anchor left behind answers after δ), so time may
+    /// pass while they travel, and they still arrive later (or are lost, as a fault).
+    fn only_far_in_flight(s: &State) -> bool {
+        let Some(coa) = s.mn.coa() else {
+            return s.net.is_empty();
+        };
+        let k = usize::from(s.attached.saturating_sub(1));
+        s.net.iter().all(|p| {
+            let other = if p.from == coa {
+                p.to
+            } else if p.to == coa {
+                p.from
+            } else {
+                return false;
+            };
+            server_index(s, other).is_some_and(|i| !near(k).contains(&i))
+        })
+    }
+
+    /// The next tick costs no fault: nothing is in flight, or only far messages are and the
+    /// tick is the MN's own (δ): far is slower than δ, not slower than the CN's time-outs.
+    fn free_tick(&self, s: &State) -> bool {
+        s.net.is_empty()
+            || (Self::only_far_in_flight(s)
+                && s.mn.poll_timeout().is_some()
+                && s.mn.poll_timeout() == self.next_tick(s))
+    }
+
     /// Nothing is in flight and no role waits for anything.
     fn quiet(s: &State) -> bool {
         s.net.is_empty() && s.mn.poll_timeout().is_none() && s.cn.poll_timeout().is_none()
@@ -200,7 +236,7 @@ impl SampModel {
     /// Nothing can happen any more.
     fn done(&self, s: &State) -> bool {
         Self::quiet(s)
-            && s.calls >= CALLS
+            && s.calls >= self.calls
             && s.attached >= self.attachments
             && self.next_tick(s).is_none()
     }
@@ -221,31 +257,38 @@ fn send_sip(s: &mut State, from: TransportAddr, to: TransportAddr, msg: Message)
             s.net.push(Packet {
                 from,
                 to: server_addr(i),
-                payload: Payload::Sip(msg.clone()),
+                msg: msg.clone(),
             });
         }
     } else {
-        s.net.push(Packet {
-            from,
-            to,
-            payload: Payload::Sip(msg),
-        });
+        s.net.push(Packet { from, to, msg });
     }
 }
 
-/// Carry out every role's outputs.
+/// Carry out every role's outputs. The servers' Chord messages (the lookups of a home) are
+/// delivered here and now, in order, until the ring is quiet: the Chord model checks the ring
+/// under reordering, loss and churn; here it only has to find the home, and interleaving its
+/// messages with SIP's would multiply the states without reaching new SIP behaviour (a lookup
+/// answered late is the same to SIP as a SIP datagram delivered late).
 fn drain(s: &mut State) {
-    for i in 0..s.servers.len() {
-        let from = s.servers[i].addr();
-        while let Some(o) = s.servers[i].poll() {
-            match o {
-                server::Output::Sip { to, msg } => send_sip(s, from, to, msg),
-                server::Output::Chord { to, msg } => s.net.push(Packet {
-                    from,
-                    to,
-                    payload: Payload::Chord(msg),
-                }),
-                server::Output::Event(_) => {}
+    let mut chord = std::collections::VecDeque::new();
+    loop {
+        for i in 0..s.servers.len() {
+            let from = s.servers[i].addr();
+            while let Some(o) = s.servers[i].poll() {
+                match o {
+                    server::Output::Sip { to, msg } => send_sip(s, from, to, msg),
+                    server::Output::Chord { to, msg } => chord.push_back((from, to, msg)),
+                    server::Output::Event(_) => {}
+                }
+            }
+        }
+        if chord.is_empty() {
+            break;
+        }
+        while let Some((from, to, msg)) = chord.pop_front() {
+            if let Some(k) = server_index(s, to) {
+                let _ = s.servers[k].handle(s.now, server::Input::Chord { from, msg });
             }
         }
     }
@@ -352,7 +395,7 @@ impl Model for SampModel {
             actions.push(Action::Attach(0));
             actions.push(Action::Attach(u64::MAX));
         }
-        if s.calls < CALLS {
+        if s.calls < self.calls {
             actions.push(Action::Call);
         }
         for (i, p) in s.net.iter().enumerate() {
@@ -360,11 +403,14 @@ impl Model for SampModel {
                 continue;
             }
             actions.push(Action::Deliver(i));
-            if s.faults_left > 0 && matches!(p.payload, Payload::Sip(_)) {
+            if s.faults_left > 0 {
                 actions.push(Action::Lose(i));
             }
         }
-        if self.next_tick(s).is_some() {
+        // Time advances when nothing but far messages is in flight; a timer that fires while
+        // another message is still on its way (a slow server or network) is a fault, out of the
+        // same budget as a loss.
+        if self.next_tick(s).is_some() && (self.free_tick(s) || s.faults_left > 0) {
             actions.push(Action::Tick);
         }
     }
@@ -414,27 +460,16 @@ impl Model for SampModel {
                 );
             }
             Action::Deliver(i) => {
-                let p = s.net.remove(i);
-                match p.payload {
-                    Payload::Chord(msg) => {
-                        let k = server_index(&s, p.to)?;
-                        let _ =
-                            s.servers[k].handle(now, server::Input::Chord { from: p.from, msg });
-                    }
-                    Payload::Sip(msg) => {
-                        if let Some(k) = server_index(&s, p.to) {
-                            let _ =
-                                s.servers[k].handle(now, server::Input::Sip { from: p.from, msg });
-                        } else if s.mn.coa() == Some(p.to) {
-                            let _ = s.mn.handle(now, mobile::Input::Sip { from: p.from, msg });
-                        } else if p.to == cn_addr() {
-                            let _ =
-                                s.cn.handle(now, correspondent::Input::Sip { from: p.from, msg });
-                        } else if let Some(st) = &mut s.stranger {
-                            if st.coa() == Some(p.to) {
-                                let _ = st.handle(now, mobile::Input::Sip { from: p.from, msg });
-                            }
-                        }
+                let Packet { from, to, msg } = s.net.remove(i);
+                if let Some(k) = server_index(&s, to) {
+                    let _ = s.servers[k].handle(now, server::Input::Sip { from, msg });
+                } else if s.mn.coa() == Some(to) {
+                    let _ = s.mn.handle(now, mobile::Input::Sip { from, msg });
+                } else if to == cn_addr() {
+                    let _ = s.cn.handle(now, correspondent::Input::Sip { from, msg });
+                } else if let Some(st) = &mut s.stranger {
+                    if st.coa() == Some(to) {
+                        let _ = st.handle(now, mobile::Input::Sip { from, msg });
                     }
                 }
             }
@@ -445,6 +480,10 @@ impl Model for SampModel {
             }
             Action::Tick => {
                 let t = self.next_tick(&s)?;
+                if !self.free_tick(&s) {
+                    s.faults_left -= 1;
+                    s.obs.losses += 1;
+                }
                 s.now = t;
                 for x in &mut s.servers {
                     x.handle_timeout(t);
@@ -545,19 +584,18 @@ impl Narrate for SampModel {
             Action::Call => vec![Step::note("CN", format!("calls mn (call {})", after.calls))],
             Action::Deliver(i) => {
                 let p = &before.net[*i];
-                let text = match &p.payload {
-                    Payload::Sip(m) => line(m),
-                    Payload::Chord(m) => format!("chord {}", m.name()),
-                };
-                vec![Step::send(who(before, p.from), who(before, p.to), text)]
+                vec![Step::send(
+                    who(before, p.from),
+                    who(before, p.to),
+                    line(&p.msg),
+                )]
             }
             Action::Lose(i) => {
                 let p = &before.net[*i];
-                let text = match &p.payload {
-                    Payload::Sip(m) => line(m),
-                    Payload::Chord(_) => "chord".into(),
-                };
-                vec![Step::note("Net", format!("loses {text} to {}", p.to.0))]
+                vec![Step::note(
+                    "Net",
+                    format!("loses {} to {}", line(&p.msg), p.to.0),
+                )]
             }
             Action::Tick => vec![Step::note("Net", format!("time {}", after.now))],
         }

@@ -149,6 +149,8 @@ pub enum Event {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Pending {
     callee: SipUri,
+    /// The Request-URI: the callee's AOR, or the target a `302` named.
+    target: SipUri,
     call_id: String,
     path: Path,
     until: Time,
@@ -227,6 +229,7 @@ impl Correspondent {
             None => (self.anchor, Path::Anchor, self.config.call_timeout),
         };
         let mut p = Pending {
+            target: callee.clone(),
             callee,
             call_id,
             path,
@@ -248,7 +251,7 @@ impl Correspondent {
         contact.port = Some(self.addr.0.port());
         contact.user = self.me.user.clone();
         let branch = format!("z9hG4bKcn{}x{}", call.0, self.cseq);
-        let mut req = Request::new(Method::Invite, p.callee.clone())
+        let mut req = Request::new(Method::Invite, p.target.clone())
             .with_via(Via::udp(
                 &ip_host(self.addr.0.ip()),
                 Some(self.addr.0.port()),
@@ -283,10 +286,11 @@ impl Correspondent {
         if resp.headers.cseq.as_ref().map(|c| c.seq) != Some(p.cseq) {
             return;
         }
-        let contact = match &resp.headers.contact {
-            Some(Contact::Addrs(l)) => l.first().and_then(|c| uri_addr(&c.uri)),
+        let contact_uri = match &resp.headers.contact {
+            Some(Contact::Addrs(l)) => l.first().map(|c| &c.uri),
             _ => None,
         };
+        let contact = contact_uri.and_then(uri_addr);
         match resp.code {
             200..=299 => {
                 let path = p.path;
@@ -314,13 +318,16 @@ impl Correspondent {
                 }
                 p.redirects += 1;
                 p.until = now + self.config.call_timeout;
-                if let Some(to) = contact {
+                if let (Some(to), Some(uri)) = (contact, contact_uri) {
+                    p.target = uri.clone();
                     self.send_invite(&mut p, to, call);
                 }
                 self.calls.insert(call, p);
             }
-            // phase I reached somebody else, or nobody who takes the call: the entry is stale
-            _ if p.path == Path::Direct => {
+            // phase I reached somebody else, or nobody who takes the call: the entry is stale;
+            // through an anchor, a 404/480 may come from an address an anchor had cached
+            // (phase II): ask once more, past every cache
+            code if p.path == Path::Direct || (!p.bypass && matches!(code, 404 | 408 | 480)) => {
                 let mut p = p.clone();
                 self.fall_back(now, call, &mut p);
                 self.calls.insert(call, p);
@@ -363,6 +370,7 @@ impl Correspondent {
         self.out.push_back(Output::Event(Event::FellBack { call }));
         p.path = Path::Anchor;
         p.bypass = true;
+        p.target = p.callee.clone();
         p.until = now + self.config.call_timeout;
         let anchor = self.anchor;
         self.send_invite(p, anchor, call);

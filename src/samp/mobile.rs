@@ -235,19 +235,30 @@ impl MobileNode {
         self.reinvite_calls();
     }
 
-    /// The anchor is too slow: tell it to forget us (best effort: it may be unreachable, and
-    /// its binding then lapses at its expiry) and discover a new one.
+    /// The anchor is too slow: discover a new one (the old one is told to forget us once the
+    /// new one is chosen, see [`Self::leave_anchor`]).
     fn reanchor(&mut self, now: Time) {
-        if let (Some(old), Some(coa)) = (self.anchor.take(), self.coa) {
-            let call_id = self.call_id("bye-anchor");
-            let mut uri = SipUri::new(&ip_host(old.0.ip()));
-            uri.port = Some(old.0.port());
-            let mut req = self.register(uri, coa, &call_id);
-            req.headers.contact = Some(Contact::Star);
-            req.headers.expires = Some(0);
-            self.send(old, req);
-        }
         self.discover(now);
+    }
+
+    /// We chose `new` as anchor: tell the previous one, if another, to forget us (best effort:
+    /// it may be unreachable, and its binding then lapses at its expiry; the home also drops a
+    /// stale anchor binding it holds itself). Told only now, not when the move began, so that a
+    /// de-registration can never reach a server we choose again and undo its fresh binding.
+    fn leave_anchor(&mut self, old: Option<TransportAddr>, new: Option<TransportAddr>) {
+        let (Some(old), Some(coa)) = (old, self.coa) else {
+            return;
+        };
+        if Some(old) == new {
+            return;
+        }
+        let call_id = self.call_id("bye-anchor");
+        let mut uri = SipUri::new(&ip_host(old.0.ip()));
+        uri.port = Some(old.0.port());
+        let mut req = self.register(uri, coa, &call_id);
+        req.headers.contact = Some(Contact::Star);
+        req.headers.expires = Some(0);
+        self.send(old, req);
     }
 
     fn discover(&mut self, now: Time) {
@@ -269,12 +280,14 @@ impl MobileNode {
         };
         let disc_id = call_id.clone();
         let Some(anchor) = choose_anchor(&self.answers, self.config.delta, self.random) else {
+            let old = self.anchor.take();
+            self.leave_anchor(old, None);
             self.phase = Phase::Idle;
             self.out.push_back(Output::Event(Event::NoAnchor));
             return;
         };
         let Some(coa) = self.coa else { return };
-        self.anchor = Some(anchor);
+        let old = self.anchor.replace(anchor);
         // confirm the choice: ACK to the chosen server, in the discovery's dialog
         let mut ack = self.register(SipUri::new(MCAST_HOST), coa, &disc_id);
         ack.method = Method::Ack;
@@ -284,6 +297,7 @@ impl MobileNode {
         ack.headers.contact = None;
         ack.headers.expires = None;
         self.send(anchor, ack);
+        self.leave_anchor(old, Some(anchor));
         if self.registered_home && self.config.hr && !self.config.update_home_on_reanchor {
             // the model's bug variant: the home keeps pointing at the old anchor
             self.phase = Phase::Idle;

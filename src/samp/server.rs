@@ -400,7 +400,25 @@ impl<I: RingId> Server<I> {
                 // which the MN's next move would make stale.
                 let direct = req.headers.vias.len() == 1;
                 let contact = first_contact(&req).and_then(|c| uri_addr(&c.uri));
-                if direct && contact.is_some() && contact != Some(self.addr()) {
+                if direct && contact == Some(self.addr()) {
+                    // The MN registers with its home through us, naming us in Contact: we are
+                    // its anchor. Binding here, and not only on the discovery's ACK, means a
+                    // home registration that succeeds always has its anchor binding, even when
+                    // the ACK was lost or came after the hold. The care-of address is where the
+                    // MN says it listens (its Via's sent-by), else the sender's. A discovery
+                    // still held for it is done with: its ACK, or a copy of it delayed in the
+                    // network, must not bind an older address later.
+                    self.discoveries.unbind(&aor);
+                    let coa = req
+                        .headers
+                        .vias
+                        .first()
+                        .and_then(via_sent_by)
+                        .unwrap_or(from);
+                    if let Err((code, reason)) = self.bind_anchor_at(now, &req, aor.clone(), coa) {
+                        return self.reply(&req, code, reason);
+                    }
+                } else if direct && contact.is_some() {
                     self.anchor.unbind(&aor);
                 }
                 if self.node.owns(&aor.key()) {
@@ -409,9 +427,23 @@ impl<I: RingId> Server<I> {
                     self.lookup_and_forward(now, req, aor);
                 }
             }
-            Method::Ack if self.is_discovery_ack(now, &req) => self.on_discovery_ack(now, &req),
-            Method::Options if uri_addr(&req.uri) == Some(self.addr()) => {
+            // the confirmation of a discovery; late (its hold is over, or the home REGISTER
+            // took its place) or for another server, it is dropped: an ACK is never answered
+            Method::Ack if is_mcast => {
+                if self.is_discovery_ack(now, &req) {
+                    self.on_discovery_ack(now, &req)
+                } else {
+                    self.stats.dropped += 1;
+                }
+            }
+            Method::Options
+                if uri_addr(&req.uri) == Some(self.addr()) && req.uri.user.is_none() =>
+            {
                 self.reply(&req, 200, "OK")
+            }
+            // retargeted to us by the callee's home (`sip:user@anchor`): we are its anchor
+            _ if uri_addr(&req.uri) == Some(self.addr()) && req.uri.user.is_some() => {
+                self.route_as_anchor(now, req)
             }
             _ => {
                 let aor = Aor::of(&req.uri);
@@ -491,6 +523,12 @@ impl<I: RingId> Server<I> {
     fn on_home_register(&mut self, now: Time, req: &Request, aor: Aor) {
         match self.bind_from(now, req, Table::Home, aor.clone()) {
             Ok(Some((contact, secs))) => {
+                if contact != self.addr() {
+                    // The home knows where the MN is now, and it is not through us: an anchor
+                    // binding we still hold from an earlier stay is stale (its de-registration
+                    // may have been lost), and `route` would prefer it to the home binding.
+                    self.anchor.unbind(&aor);
+                }
                 self.emit(Event::HomeBound { aor, contact });
                 self.ok_register(req, secs);
             }
@@ -539,6 +577,45 @@ impl<I: RingId> Server<I> {
         }
     }
 
+    /// Bind `aor` to `coa` in the anchor table for as long as the REGISTER asks (remove it on
+    /// `Expires: 0`).
+    fn bind_anchor_at(
+        &mut self,
+        now: Time,
+        req: &Request,
+        aor: Aor,
+        coa: TransportAddr,
+    ) -> Result<(), (u16, &'static str)> {
+        let secs = granted(&self.config, req, first_contact(req));
+        if secs == 0 {
+            self.anchor.unbind(&aor);
+            return Ok(());
+        }
+        let life = Duration::from_secs(u64::from(secs));
+        self.anchor
+            .bind(now, aor.clone(), coa, life)
+            .map_err(|_| (503, "Service Unavailable"))?;
+        self.emit(Event::Anchored { aor, coa });
+        Ok(())
+    }
+
+    /// A request the callee's home retargeted to `sip:user@<us>`: deliver it from our anchor
+    /// binding of the `To` AOR, or answer `480`. It never goes back into the overlay, so a home
+    /// that points at an anchor which has forgotten the MN ends the request here instead of
+    /// bouncing it between the two until Max-Forwards runs out.
+    fn route_as_anchor(&mut self, now: Time, mut req: Request) {
+        let Some(aor) = req.headers.to.as_ref().map(|t| Aor::of(&t.uri)) else {
+            return self.reply(&req, 400, "Bad Request");
+        };
+        match self.anchor.get(now, &aor).copied() {
+            Some(coa) => {
+                req.uri = user_at(req.uri.user.clone(), coa);
+                self.forward(req, aor, coa, Route::Anchor, 0)
+            }
+            None => self.reply(&req, 480, "Temporarily Unavailable"),
+        }
+    }
+
     fn route(&mut self, now: Time, req: Request, aor: Aor) {
         if let Some(coa) = self.anchor.get(now, &aor).copied() {
             return self.forward(req, aor, coa, Route::Anchor, 0);
@@ -561,13 +638,18 @@ impl<I: RingId> Server<I> {
         self.lookup_and_forward(now, req, aor);
     }
 
-    fn route_as_home(&mut self, now: Time, req: Request, aor: Aor) {
+    /// The home retargets the request to the binding, `sip:user@<anchor>` (with HR) or
+    /// `sip:user@<care-of address>` (without): by forwarding it (RP) or by naming it in a `302`
+    /// (RR).
+    fn route_as_home(&mut self, now: Time, mut req: Request, aor: Aor) {
         match (self.home.get(now, &aor).copied(), self.config.mode) {
             (None, _) => self.reply(&req, 404, "Not Found"),
-            (Some(to), ProxyMode::Proxy) => self.forward(req, aor, to, Route::Home, 0),
+            (Some(to), ProxyMode::Proxy) => {
+                req.uri = user_at(to_user(&req), to);
+                self.forward(req, aor, to, Route::Home, 0)
+            }
             (Some(to), ProxyMode::Redirect) => {
-                let mut target = SipUri::new(&ip_host(to.0.ip()));
-                target.port = Some(to.0.port());
+                let target = user_at(to_user(&req), to);
                 let resp = Response::to(&req, 302, "Moved Temporarily")
                     .with_to_tag(&self.tag(&req))
                     .with_contact(Contact::Addrs(alloc::vec![NameAddr::new(target)]));
@@ -797,6 +879,24 @@ fn granted(config: &ServerConfig, req: &Request, contact: Option<&NameAddr>) -> 
     asked.min(config.max_expires)
 }
 
+/// `sip:user@ip:port`.
+fn user_at(user: Option<String>, at: TransportAddr) -> SipUri {
+    let mut u = SipUri::new(&ip_host(at.0.ip()));
+    u.port = Some(at.0.port());
+    u.user = user;
+    u
+}
+
+/// The user part of the AOR a request is for: the `To` URI's (the Request-URI may already be
+/// somebody's contact).
+fn to_user(req: &Request) -> Option<String> {
+    req.headers
+        .to
+        .as_ref()
+        .and_then(|t| t.uri.user.clone())
+        .or_else(|| req.uri.user.clone())
+}
+
 fn first_contact(req: &Request) -> Option<&NameAddr> {
     match &req.headers.contact {
         Some(Contact::Addrs(l)) => l.first(),
@@ -819,6 +919,15 @@ fn mark_received(req: &mut Request, from: TransportAddr) {
         .push((String::from("received"), Some(ip_host(from.0.ip()))));
     v.params
         .push((String::from("rport"), Some(from.0.port().to_string())));
+}
+
+/// The address a Via's sent-by names (where its sender listens), when its host is an IP literal.
+fn via_sent_by(v: &Via) -> Option<TransportAddr> {
+    let ip = parse_ip(&v.host)?;
+    Some(TransportAddr(SocketAddr::new(
+        ip,
+        v.port.unwrap_or(SIP_PORT),
+    )))
 }
 
 /// Where a Via says responses go: `received`/`rport` when present, else its sent-by.

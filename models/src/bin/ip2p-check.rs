@@ -119,6 +119,9 @@ struct BoundsArgs {
     /// Number of network faults, each a loss or a duplication (iP2P).
     #[arg(long, value_name = "F")]
     faults: Option<u8>,
+    /// Number of calls placed (SAMP).
+    #[arg(long, value_name = "C")]
+    calls: Option<u8>,
     /// Explore paths of at most D steps.
     #[arg(long, value_name = "D")]
     depth: Option<usize>,
@@ -135,6 +138,7 @@ impl BoundsArgs {
             keys: self.keys,
             requests: self.requests,
             faults: self.faults,
+            calls: self.calls,
         }
     }
 }
