@@ -32,7 +32,7 @@
 
 mod wire;
 
-pub use wire::{encode, parse, parse_with};
+pub use wire::{encode, encode_into, parse, parse_with};
 
 use alloc::string::String;
 use alloc::vec::Vec;
