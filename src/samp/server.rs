@@ -23,6 +23,8 @@
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::{String, ToString};
+use alloc::sync::Arc;
+use arrayvec::ArrayString;
 use core::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use core::time::Duration;
 use sha1::{Digest, Sha1};
@@ -58,21 +60,22 @@ const COOKIE: &str = "z9hG4bK";
 
 /// An address-of-record, canonical: `sip:user@host` with the host in lower case and no port,
 /// parameters or password. Bindings are keyed by it and its SHA-1 places it on the ring.
+///
+/// Shared text: a clone (a table's second index, an event) is a reference count, not a copy.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Aor(String);
+pub struct Aor(Arc<str>);
 
 impl Aor {
     /// The AOR of a URI.
     pub fn of(uri: &SipUri) -> Aor {
-        let scheme = if uri.secure { "sips" } else { "sip" };
-        let host = uri.host.to_ascii_lowercase();
-        match &uri.user {
-            Some(u) => {
-                let user = u.split(':').next().unwrap_or(u);
-                Aor(format!("{scheme}:{user}@{host}"))
-            }
-            None => Aor(format!("{scheme}:{host}")),
+        // built on the stack (AORs are short), then one allocation for the shared text
+        let mut buf = ArrayString::<128>::new();
+        if write_aor(&mut buf, uri).is_ok() {
+            return Aor(Arc::from(buf.as_str()));
         }
+        let mut s = String::new();
+        let _ = write_aor(&mut s, uri);
+        Aor(Arc::from(s))
     }
 
     /// Its place on the ring: H(AOR), the SHA-1 of the canonical form.
@@ -84,6 +87,19 @@ impl Aor {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// `scheme:user@host` (or `scheme:host`): the password dropped, the host in ASCII lower case.
+fn write_aor<W: core::fmt::Write>(w: &mut W, uri: &SipUri) -> core::fmt::Result {
+    w.write_str(if uri.secure { "sips:" } else { "sip:" })?;
+    if let Some(u) = &uri.user {
+        w.write_str(u.split(':').next().unwrap_or(u))?;
+        w.write_char('@')?;
+    }
+    for c in uri.host.chars() {
+        w.write_char(c.to_ascii_lowercase())?;
+    }
+    Ok(())
 }
 
 impl core::fmt::Display for Aor {
