@@ -405,7 +405,7 @@ impl<I: RingId> Server<I> {
         match req.method {
             Method::Register if is_mcast => self.on_discovery(now, from, &req),
             Method::Register if uri_addr(&req.uri) == Some(self.addr()) => {
-                self.on_local_register(now, &req)
+                self.on_local_register(now, req)
             }
             Method::Register => {
                 let Some(aor) = req.headers.to.as_ref().map(|t| Aor::of(&t.uri)) else {
@@ -420,7 +420,7 @@ impl<I: RingId> Server<I> {
                     self.anchor.unbind(&aor);
                 }
                 if self.node.owns(&aor.key()) {
-                    self.on_home_register(now, &req, aor);
+                    self.on_home_register(now, req, aor);
                 } else {
                     self.lookup_and_forward(now, req, aor);
                 }
@@ -490,28 +490,28 @@ impl<I: RingId> Server<I> {
     }
 
     /// HR: the MN moved inside this anchor's reach; bind its new care-of address here only.
-    fn on_local_register(&mut self, now: Time, req: &Request) {
+    fn on_local_register(&mut self, now: Time, req: Request) {
         let Some(aor) = req.headers.to.as_ref().map(|t| Aor::of(&t.uri)) else {
-            return self.reply(req, 400, "Bad Request");
+            return self.reply(&req, 400, "Bad Request");
         };
-        match self.bind_from(now, req, Table::Anchor, aor.clone()) {
+        match self.bind_from(now, &req, Table::Anchor, aor.clone()) {
             Ok(Some((coa, secs))) => {
                 self.emit(Event::Anchored { aor, coa });
                 self.ok_register(req, secs);
             }
             Ok(None) => self.ok_register(req, 0),
-            Err((code, reason)) => self.reply(req, code, reason),
+            Err((code, reason)) => self.reply(&req, code, reason),
         }
     }
 
-    fn on_home_register(&mut self, now: Time, req: &Request, aor: Aor) {
-        match self.bind_from(now, req, Table::Home, aor.clone()) {
+    fn on_home_register(&mut self, now: Time, req: Request, aor: Aor) {
+        match self.bind_from(now, &req, Table::Home, aor.clone()) {
             Ok(Some((contact, secs))) => {
                 self.emit(Event::HomeBound { aor, contact });
                 self.ok_register(req, secs);
             }
             Ok(None) => self.ok_register(req, 0),
-            Err((code, reason)) => self.reply(req, code, reason),
+            Err((code, reason)) => self.reply(&req, code, reason),
         }
     }
 
@@ -619,7 +619,7 @@ impl<I: RingId> Server<I> {
             Some((to, _)) if to == self.addr() => {
                 // the ring changed under us: we are the home now
                 if w.req.method == Method::Register {
-                    self.on_home_register(now, &w.req, w.aor);
+                    self.on_home_register(now, w.req, w.aor);
                 } else {
                     self.route_as_home(now, w.req, w.aor);
                 }
@@ -706,10 +706,13 @@ impl<I: RingId> Server<I> {
         granted(&self.config, req, contact)
     }
 
-    fn ok_register(&mut self, req: &Request, secs: u32) {
-        let mut resp = Response::to(req, 200, "OK").with_to_tag(&self.tag(req));
-        if let Some(c) = &req.headers.contact {
-            resp = resp.with_contact(c.clone());
+    /// The 200 to a REGISTER, built from the request itself (its headers move, not copied).
+    fn ok_register(&mut self, mut req: Request, secs: u32) {
+        let tag = self.tag(&req);
+        let contact = req.headers.contact.take();
+        let mut resp = Response::answering(req, 200, "OK").with_to_tag(&tag);
+        if let Some(c) = contact {
+            resp = resp.with_contact(c);
         }
         self.respond(resp.with_expires(secs));
     }

@@ -530,6 +530,25 @@ impl Response {
         }
     }
 
+    /// [`Response::to`] for a request the caller is done with: its Vias, From, To, Call-ID and
+    /// CSeq move into the response instead of being copied.
+    pub fn answering(req: Request, code: u16, reason: &str) -> Response {
+        let h = req.headers;
+        Response {
+            code,
+            reason: String::from(reason),
+            headers: Headers {
+                vias: h.vias,
+                from: h.from,
+                to: h.to,
+                call_id: h.call_id,
+                cseq: h.cseq,
+                ..Headers::default()
+            },
+            body: Vec::new(),
+        }
+    }
+
     /// Set the `tag` of `To` unless it already has one (a request inside a dialog does).
     pub fn with_to_tag(mut self, tag: &str) -> Self {
         if let Some(to) = &mut self.headers.to {
