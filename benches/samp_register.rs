@@ -381,8 +381,7 @@ fn run_one(which: Which, dir: &Path, users: u64, rate: u64, round: usize) -> Mea
 
     let sipp_dir: PathBuf = dir.join(format!("sipp-{}-{round}", which.name()));
     std::fs::create_dir_all(&sipp_dir).unwrap();
-    let scenario =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/samp_register/register.xml");
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/samp_register/register.xml");
     let t0 = Instant::now();
     let out = Command::new("sipp")
         .arg(format!("127.0.0.1:{port}"))
@@ -422,7 +421,12 @@ fn run_one(which: Which, dir: &Path, users: u64, rate: u64, round: usize) -> Mea
         sipp_dir.display()
     );
     let held = server.bindings();
-    assert_eq!(held, users, "{}: bindings held after the load", which.name());
+    assert_eq!(
+        held,
+        users,
+        "{}: bindings held after the load",
+        which.name()
+    );
     drop(server);
     let _ = std::fs::remove_dir_all(&sipp_dir);
     Measure {
