@@ -436,6 +436,11 @@ fn builders_make_what_samp_needs() {
     assert_eq!(ok.headers.vias, reg.headers.vias);
     assert_eq!(ok.headers.cseq, reg.headers.cseq);
     assert_eq!(ok.headers.to.as_ref().unwrap().tag(), Some("srv"));
+    // answering a request by value builds the same response as answering it by reference
+    assert_eq!(
+        Response::answering(reg.clone(), 404, "Not Found"),
+        Response::to(&reg, 404, "Not Found")
+    );
     // a To that already has a tag keeps it
     let again = Response::to(
         &Request {

@@ -99,7 +99,7 @@ impl<K: Ord + Clone, V> Bindings<K, V> {
             return Err(BindError::ZeroLifetime);
         }
         self.expire(now);
-        if !self.by_key.contains_key(&key) && self.by_key.len() >= self.capacity {
+        if self.by_key.len() >= self.capacity && !self.by_key.contains_key(&key) {
             match self.when_full {
                 WhenFull::Refuse => {
                     return Err(BindError::Full {

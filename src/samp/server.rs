@@ -23,6 +23,8 @@
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::{String, ToString};
+use alloc::sync::Arc;
+use arrayvec::ArrayString;
 use core::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use core::time::Duration;
 use sha1::{Digest, Sha1};
@@ -58,21 +60,22 @@ const COOKIE: &str = "z9hG4bK";
 
 /// An address-of-record, canonical: `sip:user@host` with the host in lower case and no port,
 /// parameters or password. Bindings are keyed by it and its SHA-1 places it on the ring.
+///
+/// Shared text: a clone (a table's second index, an event) is a reference count, not a copy.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Aor(String);
+pub struct Aor(Arc<str>);
 
 impl Aor {
     /// The AOR of a URI.
     pub fn of(uri: &SipUri) -> Aor {
-        let scheme = if uri.secure { "sips" } else { "sip" };
-        let host = uri.host.to_ascii_lowercase();
-        match &uri.user {
-            Some(u) => {
-                let user = u.split(':').next().unwrap_or(u);
-                Aor(format!("{scheme}:{user}@{host}"))
-            }
-            None => Aor(format!("{scheme}:{host}")),
+        // built on the stack (AORs are short), then one allocation for the shared text
+        let mut buf = ArrayString::<128>::new();
+        if write_aor(&mut buf, uri).is_ok() {
+            return Aor(Arc::from(buf.as_str()));
         }
+        let mut s = String::new();
+        let _ = write_aor(&mut s, uri);
+        Aor(Arc::from(s))
     }
 
     /// Its place on the ring: H(AOR), the SHA-1 of the canonical form.
@@ -84,6 +87,19 @@ impl Aor {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// `scheme:user@host` (or `scheme:host`): the password dropped, the host in ASCII lower case.
+fn write_aor<W: core::fmt::Write>(w: &mut W, uri: &SipUri) -> core::fmt::Result {
+    w.write_str(if uri.secure { "sips:" } else { "sip:" })?;
+    if let Some(u) = &uri.user {
+        w.write_str(u.split(':').next().unwrap_or(u))?;
+        w.write_char('@')?;
+    }
+    for c in uri.host.chars() {
+        w.write_char(c.to_ascii_lowercase())?;
+    }
+    Ok(())
 }
 
 impl core::fmt::Display for Aor {
@@ -389,7 +405,7 @@ impl<I: RingId> Server<I> {
         match req.method {
             Method::Register if is_mcast => self.on_discovery(now, from, &req),
             Method::Register if uri_addr(&req.uri) == Some(self.addr()) => {
-                self.on_local_register(now, &req)
+                self.on_local_register(now, req)
             }
             Method::Register => {
                 let Some(aor) = req.headers.to.as_ref().map(|t| Aor::of(&t.uri)) else {
@@ -422,7 +438,7 @@ impl<I: RingId> Server<I> {
                     self.anchor.unbind(&aor);
                 }
                 if self.node.owns(&aor.key()) {
-                    self.on_home_register(now, &req, aor);
+                    self.on_home_register(now, req, aor);
                 } else {
                     self.lookup_and_forward(now, req, aor);
                 }
@@ -506,22 +522,22 @@ impl<I: RingId> Server<I> {
     }
 
     /// HR: the MN moved inside this anchor's reach; bind its new care-of address here only.
-    fn on_local_register(&mut self, now: Time, req: &Request) {
+    fn on_local_register(&mut self, now: Time, req: Request) {
         let Some(aor) = req.headers.to.as_ref().map(|t| Aor::of(&t.uri)) else {
-            return self.reply(req, 400, "Bad Request");
+            return self.reply(&req, 400, "Bad Request");
         };
-        match self.bind_from(now, req, Table::Anchor, aor.clone()) {
+        match self.bind_from(now, &req, Table::Anchor, aor.clone()) {
             Ok(Some((coa, secs))) => {
                 self.emit(Event::Anchored { aor, coa });
                 self.ok_register(req, secs);
             }
             Ok(None) => self.ok_register(req, 0),
-            Err((code, reason)) => self.reply(req, code, reason),
+            Err((code, reason)) => self.reply(&req, code, reason),
         }
     }
 
-    fn on_home_register(&mut self, now: Time, req: &Request, aor: Aor) {
-        match self.bind_from(now, req, Table::Home, aor.clone()) {
+    fn on_home_register(&mut self, now: Time, req: Request, aor: Aor) {
+        match self.bind_from(now, &req, Table::Home, aor.clone()) {
             Ok(Some((contact, secs))) => {
                 if contact != self.addr() {
                     // The home knows where the MN is now, and it is not through us: an anchor
@@ -533,7 +549,7 @@ impl<I: RingId> Server<I> {
                 self.ok_register(req, secs);
             }
             Ok(None) => self.ok_register(req, 0),
-            Err((code, reason)) => self.reply(req, code, reason),
+            Err((code, reason)) => self.reply(&req, code, reason),
         }
     }
 
@@ -685,7 +701,7 @@ impl<I: RingId> Server<I> {
             Some((to, _)) if to == self.addr() => {
                 // the ring changed under us: we are the home now
                 if w.req.method == Method::Register {
-                    self.on_home_register(now, &w.req, w.aor);
+                    self.on_home_register(now, w.req, w.aor);
                 } else {
                     self.route_as_home(now, w.req, w.aor);
                 }
@@ -772,10 +788,13 @@ impl<I: RingId> Server<I> {
         granted(&self.config, req, contact)
     }
 
-    fn ok_register(&mut self, req: &Request, secs: u32) {
-        let mut resp = Response::to(req, 200, "OK").with_to_tag(&self.tag(req));
-        if let Some(c) = &req.headers.contact {
-            resp = resp.with_contact(c.clone());
+    /// The 200 to a REGISTER, built from the request itself (its headers move, not copied).
+    fn ok_register(&mut self, mut req: Request, secs: u32) {
+        let tag = self.tag(&req);
+        let contact = req.headers.contact.take();
+        let mut resp = Response::answering(req, 200, "OK").with_to_tag(&tag);
+        if let Some(c) = contact {
+            resp = resp.with_contact(c);
         }
         self.respond(resp.with_expires(secs));
     }

@@ -71,7 +71,7 @@ impl<I: RingId> Codec for SampWire<I> {
 
     fn encode(msg: &Packet<I>, out: &mut Vec<u8>) {
         match msg {
-            Packet::Sip(m) => out.extend_from_slice(&sip::encode(m)),
+            Packet::Sip(m) => sip::encode_into(m, out),
             Packet::Chord(m) => ChordWire::<I, TransportAddr>::write(m, out),
         }
     }
@@ -97,7 +97,7 @@ impl Codec for SipWire {
     type Error = SipError;
 
     fn encode(msg: &Message, out: &mut Vec<u8>) {
-        out.extend_from_slice(&sip::encode(msg));
+        sip::encode_into(msg, out);
     }
 
     fn decode(bytes: &[u8]) -> Result<Message, SipError> {

@@ -32,7 +32,7 @@
 
 mod wire;
 
-pub use wire::{encode, parse, parse_with};
+pub use wire::{encode, encode_into, parse, parse_with};
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -524,6 +524,25 @@ impl Response {
                 to: req.headers.to.clone(),
                 call_id: req.headers.call_id.clone(),
                 cseq: req.headers.cseq.clone(),
+                ..Headers::default()
+            },
+            body: Vec::new(),
+        }
+    }
+
+    /// [`Response::to`] for a request the caller is done with: its Vias, From, To, Call-ID and
+    /// CSeq move into the response instead of being copied.
+    pub fn answering(req: Request, code: u16, reason: &str) -> Response {
+        let h = req.headers;
+        Response {
+            code,
+            reason: String::from(reason),
+            headers: Headers {
+                vias: h.vias,
+                from: h.from,
+                to: h.to,
+                call_id: h.call_id,
+                cseq: h.cseq,
                 ..Headers::default()
             },
             body: Vec::new(),

@@ -7,6 +7,7 @@ use super::{
     CSeq, Contact, Headers, Limits, Message, Method, NameAddr, Param, Request, Response, SipError,
     SipUri, Via,
 };
+use alloc::borrow::Cow;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write as _;
@@ -32,13 +33,14 @@ pub fn parse_with(data: &[u8], limits: &Limits) -> Result<Message, SipError> {
     let start = next_line(data, &mut pos, limits)?.ok_or(SipError::BadStartLine)?;
     let mut builder = HeadBuilder::default();
     // the header being unfolded: (name, value)
-    let mut current: Option<(&str, String)> = None;
+    // (borrowed from the datagram; owned only once a fold continues it)
+    let mut current: Option<(&str, Cow<'_, str>)> = None;
     let mut count = 0usize;
     loop {
         let line = next_line(data, &mut pos, limits)?;
         let Some(line) = line else {
             if let Some((n, v)) = current.take() {
-                builder.add(n, v, limits)?;
+                builder.add(n, &v, limits)?;
             }
             break;
         };
@@ -46,6 +48,7 @@ pub fn parse_with(data: &[u8], limits: &Limits) -> Result<Message, SipError> {
             let Some((_, v)) = current.as_mut() else {
                 return Err(SipError::BadHeaderLine);
             };
+            let v = v.to_mut();
             v.push(' ');
             v.push_str(line.trim_matches(is_ws));
             if v.len() > limits.max_line {
@@ -54,7 +57,7 @@ pub fn parse_with(data: &[u8], limits: &Limits) -> Result<Message, SipError> {
             continue;
         }
         if let Some((n, v)) = current.take() {
-            builder.add(n, v, limits)?;
+            builder.add(n, &v, limits)?;
         }
         count += 1;
         if count > limits.max_headers {
@@ -65,7 +68,7 @@ pub fn parse_with(data: &[u8], limits: &Limits) -> Result<Message, SipError> {
         if !is_token(name) {
             return Err(SipError::BadHeaderLine);
         }
-        current = Some((name, String::from(value.trim_start_matches(is_ws))));
+        current = Some((name, Cow::Borrowed(value.trim_start_matches(is_ws))));
     }
     let head = builder.finish()?;
     let rest = data.get(pos..).unwrap_or(&[]);
@@ -151,7 +154,13 @@ fn next_line<'a>(
     let line = core::str::from_utf8(raw).map_err(|_| SipError::NotUtf8)?;
     // A head is text: no control characters but HT (a stray CR would let one message encode
     // into a different one).
-    if line.chars().any(|c| c.is_control() && c != '\t') {
+    // (ASCII first: the usual case, checked byte by byte; C1 controls need the chars)
+    let control = if line.is_ascii() {
+        line.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f)
+    } else {
+        line.chars().any(|c| c.is_control() && c != '\t')
+    };
+    if control {
         return Err(SipError::BadHeaderLine);
     }
     Ok(Some(line))
@@ -164,7 +173,7 @@ struct HeadBuilder {
 }
 
 impl HeadBuilder {
-    fn add(&mut self, name: &str, value: String, limits: &Limits) -> Result<(), SipError> {
+    fn add(&mut self, name: &str, value: &str, limits: &Limits) -> Result<(), SipError> {
         // both ends: a header whose first line is empty starts with the space of its fold
         let value = value.trim_matches(is_ws);
         let h = &mut self.head;
@@ -305,11 +314,31 @@ pub(super) fn is_token(s: &str) -> bool {
 }
 
 fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
+    TOKEN_BYTES[usize::from(b)]
 }
 
 fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b)
+    UNRESERVED_BYTES[usize::from(b)]
+}
+
+/// Byte classes as tables (one load per byte instead of a scan of the extra characters).
+static TOKEN_BYTES: [bool; 256] = byte_class(b"-.!%*_+`'~");
+static UNRESERVED_BYTES: [bool; 256] = byte_class(b"-_.!~*'()");
+
+/// ASCII letters and digits, and `extra`.
+const fn byte_class(extra: &[u8]) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = (i as u8).is_ascii_alphanumeric();
+        i += 1;
+    }
+    let mut j = 0;
+    while j < extra.len() {
+        t[extra[j] as usize] = true;
+        j += 1;
+    }
+    t
 }
 
 /// Every byte is unreserved, in `extra`, or part of a `%HH` escape.
@@ -340,34 +369,56 @@ fn parse_digits(s: &str, max_digits: usize) -> Option<u32> {
     s.parse().ok()
 }
 
-/// Split at commas outside quoted strings and `<…>`.
-fn split_commas(s: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let (mut quoted, mut angle, mut escaped) = (false, false, false);
-    let mut start = 0;
-    for (i, b) in s.bytes().enumerate() {
-        if quoted {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => quoted = false,
+/// Split at commas outside quoted strings and `<…>` (an iterator: no list is allocated).
+fn split_commas(s: &str) -> SplitCommas<'_> {
+    SplitCommas {
+        s,
+        start: 0,
+        done: false,
+    }
+}
+
+struct SplitCommas<'a> {
+    s: &'a str,
+    start: usize,
+    done: bool,
+}
+
+impl<'a> Iterator for SplitCommas<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        if self.done {
+            return None;
+        }
+        let s = self.s;
+        // each piece starts outside quotes and angle brackets
+        let (mut quoted, mut angle, mut escaped) = (false, false, false);
+        for (i, b) in s.bytes().enumerate().skip(self.start) {
+            if quoted {
+                match (escaped, b) {
+                    (true, _) => escaped = false,
+                    (false, b'\\') => escaped = true,
+                    (false, b'"') => quoted = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match b {
+                b'"' => quoted = true,
+                b'<' => angle = true,
+                b'>' => angle = false,
+                b',' if !angle => {
+                    let piece = &s[self.start..i];
+                    self.start = i + 1;
+                    return Some(piece);
+                }
                 _ => {}
             }
-            continue;
         }
-        match b {
-            b'"' => quoted = true,
-            b'<' => angle = true,
-            b'>' => angle = false,
-            b',' if !angle => {
-                out.push(&s[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
+        self.done = true;
+        Some(&s[self.start..])
     }
-    out.push(&s[start..]);
-    out
 }
 
 /// Length of the quoted string at the start of `s` (which starts with `"`), quotes included.
@@ -614,7 +665,33 @@ fn parse_cseq(s: &str) -> Option<CSeq> {
 /// line, Via/From/To/Call-ID/CSeq/Contact/Expires/Max-Forwards first, then every other header in
 /// its order, then `Content-Length` (always written, from the body's length), then the body.
 pub fn encode(msg: &Message) -> Vec<u8> {
-    let mut s = String::new();
+    let mut out = Vec::new();
+    encode_into(msg, &mut out);
+    out
+}
+
+/// [`encode`], appending to `out` (a host reusing one buffer saves an allocation and a copy).
+pub fn encode_into(msg: &Message, out: &mut Vec<u8>) {
+    let body = match msg {
+        Message::Request(r) => &r.body,
+        Message::Response(r) => &r.body,
+    };
+    if out.is_empty() {
+        // write the text head straight into `out`'s allocation (empty bytes are UTF-8)
+        let mut s = String::from_utf8(core::mem::take(out)).unwrap_or_default();
+        s.reserve(512 + body.len());
+        write_head(msg, &mut s);
+        *out = s.into_bytes();
+    } else {
+        let mut s = String::with_capacity(512);
+        write_head(msg, &mut s);
+        out.extend_from_slice(s.as_bytes());
+    }
+    out.extend_from_slice(body);
+}
+
+/// Everything but the body, up to and including the empty line.
+fn write_head(msg: &Message, s: &mut String) {
     let (h, body) = match msg {
         Message::Request(r) => {
             let _ = write!(s, "{} {} SIP/2.0\r\n", r.method, r.uri);
@@ -665,9 +742,6 @@ pub fn encode(msg: &Message) -> Vec<u8> {
         let _ = write!(s, "{n}: {v}\r\n");
     }
     let _ = write!(s, "Content-Length: {}\r\n\r\n", body.len());
-    let mut out = s.into_bytes();
-    out.extend_from_slice(body);
-    out
 }
 
 #[cfg(test)]
@@ -675,9 +749,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn byte_tables_match_their_definitions() {
+        for b in 0..=255u8 {
+            let alnum = b.is_ascii_alphanumeric();
+            assert_eq!(is_token_byte(b), alnum || b"-.!%*_+`'~".contains(&b));
+            assert_eq!(is_unreserved(b), alnum || b"-_.!~*'()".contains(&b));
+        }
+    }
+
+    #[test]
     fn commas_respect_quotes_and_angles() {
         assert_eq!(
-            split_commas(r#""a,\"b" <sip:x@y;p=1,2>;q=1, <sip:z>"#),
+            split_commas(r#""a,\"b" <sip:x@y;p=1,2>;q=1, <sip:z>"#).collect::<Vec<_>>(),
             [r#""a,\"b" <sip:x@y;p=1,2>;q=1"#, " <sip:z>"]
         );
     }
