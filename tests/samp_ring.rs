@@ -20,7 +20,7 @@ use ip2p::samp::correspondent::{
 use ip2p::samp::mobile::{self, MobileConfig, MobileNode, Registration};
 use ip2p::samp::server::{self, ProxyMode, Server, ServerConfig, MCAST_GROUP};
 use ip2p::samp::Aor;
-use ip2p::sip::{self, Message, SipUri};
+use ip2p::sip::{self, Message, NameAddr, SipUri};
 use ip2p::{Time, TransportAddr};
 
 fn addr(s: &str) -> TransportAddr {
@@ -55,6 +55,8 @@ struct World {
     server_events: Vec<(TransportAddr, server::Event<NodeId>)>,
     /// INVITEs that arrived at an address where the MN is not.
     invites_to_nowhere: Vec<TransportAddr>,
+    /// Everything delivered to an address that is none of the roles: (to, message).
+    elsewhere: Vec<(TransportAddr, Message)>,
 }
 
 const LAN: Duration = Duration::from_millis(2);
@@ -112,6 +114,7 @@ impl World {
             cn_events: Vec::new(),
             server_events: Vec::new(),
             invites_to_nowhere: Vec::new(),
+            elsewhere: Vec::new(),
         }
     }
 
@@ -211,10 +214,13 @@ impl World {
                     let _ = self
                         .cn
                         .handle(self.now, correspondent::Input::Sip { from, msg });
-                } else if let Message::Request(r) = &msg {
-                    if r.method == sip::Method::Invite {
-                        self.invites_to_nowhere.push(to);
+                } else {
+                    if let Message::Request(r) = &msg {
+                        if r.method == sip::Method::Invite {
+                            self.invites_to_nowhere.push(to);
+                        }
                     }
+                    self.elsewhere.push((to, msg));
                 }
             }
         }
@@ -526,4 +532,120 @@ fn established(e: correspondent::Event) -> (CallId, TransportAddr, Path) {
         }
         other => panic!("expected an established call, got {other:?}"),
     }
+}
+
+/// P2P-SIP as the lecture slides tell it, on the same servers in RR mode: a plain user agent
+/// (Bob, no anchor, no HR) REGISTERs with whichever node it knows; the REGISTER goes to the node
+/// responsible for H(bob@work.example) and binds there. Alice (the correspondent) searches by
+/// sending her INVITE into the ring; the responsible node returns Bob's contact in a 302, and
+/// Alice sets up the call with Bob directly.
+#[test]
+fn p2p_sip_register_search_and_call() {
+    let mut w = World::new(ProxyMode::Redirect, false, 5);
+    let bob = addr("10.9.0.9:5060");
+    let bob_uri = SipUri::parse("sip:bob@work.example").unwrap();
+    let bob_aor = Aor::of(&bob_uri);
+    let key: NodeId = bob_aor.key();
+    let responsible = *w
+        .servers
+        .iter()
+        .find(|(_, s)| s.node().owns(&key))
+        .map(|(a, _)| a)
+        .unwrap();
+    // Bob knows one node of the overlay, not the responsible one
+    let first = (0..8).map(server_addr).find(|a| *a != responsible).unwrap();
+    let mut contact = SipUri::new("10.9.0.9");
+    contact.port = Some(5060);
+    contact.user = Some("bob".into());
+    let mut from = NameAddr::new(bob_uri.clone());
+    from.set_tag("b1");
+    let register = sip::Request::new(sip::Method::Register, SipUri::new("work.example"))
+        .with_via(sip::Via::udp("10.9.0.9", Some(5060), "z9hG4bKbobreg1"))
+        .with_from(from)
+        .with_to(NameAddr::new(bob_uri.clone()))
+        .with_call_id("bob-reg-1@10.9.0.9")
+        .with_cseq(1)
+        .with_contact(sip::Contact::Addrs(vec![NameAddr::new(contact.clone())]))
+        .with_expires(600)
+        .with_max_forwards(70);
+    w.send_sip(bob, first, &Message::Request(register));
+    w.run_for(Duration::from_secs(1));
+    let answers: Vec<u16> = w
+        .elsewhere
+        .iter()
+        .filter_map(|(to, m)| match m {
+            Message::Response(r) if *to == bob => Some(r.code),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(answers, [200], "Bob's REGISTER is answered once, with 200");
+    let holders: Vec<TransportAddr> = w
+        .servers
+        .iter()
+        .filter(|(_, s)| s.home_binding(w.now, &bob_aor).is_some())
+        .map(|(a, _)| *a)
+        .collect();
+    assert_eq!(
+        holders,
+        [responsible],
+        "only the responsible node binds Bob"
+    );
+    assert_eq!(
+        w.servers[&responsible].home_binding(w.now, &bob_aor),
+        Some(bob)
+    );
+
+    // Alice calls: the responsible node answers her search with Bob's contact (302) ...
+    w.elsewhere.clear();
+    let now = w.now;
+    w.cn.handle(
+        now,
+        correspondent::Input::Call {
+            call: CallId(7),
+            callee: bob_uri.clone(),
+        },
+    )
+    .unwrap();
+    w.run_for(Duration::from_secs(1));
+    // ... and her INVITE then reaches Bob himself, addressed to his contact
+    let invite = w
+        .elsewhere
+        .iter()
+        .find_map(|(to, m)| match m {
+            Message::Request(r) if *to == bob && r.method == sip::Method::Invite => Some(r.clone()),
+            _ => None,
+        })
+        .expect("the INVITE reaches Bob");
+    assert_eq!(
+        invite.uri, contact,
+        "Alice follows the 302 to Bob's contact"
+    );
+    assert_eq!(
+        invite.headers.vias.len(),
+        1,
+        "Alice sends it herself, not through a proxy"
+    );
+    let ok = sip::Response::to(&invite, 200, "OK")
+        .with_to_tag("bobcall")
+        .with_contact(sip::Contact::Addrs(vec![NameAddr::new(contact.clone())]));
+    w.send_sip(bob, addr(CN_ADDR), &Message::Response(ok));
+    w.run_for(Duration::from_secs(1));
+    let e = w
+        .cn_events
+        .iter()
+        .find(|e| {
+            matches!(e, correspondent::Event::Established { call, .. } | correspondent::Event::Failed { call, .. } if *call == CallId(7))
+        })
+        .cloned()
+        .expect("the call ended");
+    assert_eq!(established(e), (CallId(7), bob, Path::Anchor));
+    // the home forwarded nothing: it only answered the search
+    assert!(!w.server_events.iter().any(|(a, e)| *a == responsible
+        && matches!(
+            e,
+            server::Event::Forwarded {
+                method: sip::Method::Invite,
+                ..
+            }
+        )));
 }
