@@ -120,18 +120,28 @@ impl<K: Ord + Clone, V> Bindings<K, V> {
             }
         }
         let expires = now + lifetime;
-        if let Some(old) = self.by_key.insert(key.clone(), Binding { value, expires }) {
-            self.by_expiry.remove(&(old.expires, key.clone()));
+        match self.by_key.get_mut(&key) {
+            // a renewal: move the key's place in the expiry index without cloning it
+            Some(b) => {
+                let mut at = (b.expires, key);
+                *b = Binding { value, expires };
+                self.by_expiry.remove(&at);
+                at.0 = expires;
+                self.by_expiry.insert(at);
+            }
+            None => {
+                self.by_key.insert(key.clone(), Binding { value, expires });
+                self.by_expiry.insert((expires, key));
+            }
         }
-        self.by_expiry.insert((expires, key));
         Ok(())
     }
 
     /// Remove the binding of `key` (a REGISTER with `Expires: 0`, a stale cache entry); the value
     /// it held, if any, even an expired one.
     pub fn unbind(&mut self, key: &K) -> Option<Binding<V>> {
-        let b = self.by_key.remove(key)?;
-        self.by_expiry.remove(&(b.expires, key.clone()));
+        let (k, b) = self.by_key.remove_entry(key)?;
+        self.by_expiry.remove(&(b.expires, k));
         Some(b)
     }
 
