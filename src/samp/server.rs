@@ -64,15 +64,24 @@ pub struct Aor(String);
 impl Aor {
     /// The AOR of a URI.
     pub fn of(uri: &SipUri) -> Aor {
-        let scheme = if uri.secure { "sips" } else { "sip" };
-        let host = uri.host.to_ascii_lowercase();
-        match &uri.user {
-            Some(u) => {
-                let user = u.split(':').next().unwrap_or(u);
-                Aor(format!("{scheme}:{user}@{host}"))
-            }
-            None => Aor(format!("{scheme}:{host}")),
+        // one allocation: `scheme:user@host`, the host lower-cased in place
+        let scheme = if uri.secure { "sips:" } else { "sip:" };
+        let user = uri
+            .user
+            .as_deref()
+            .map(|u| u.split(':').next().unwrap_or(u));
+        let mut s = String::with_capacity(
+            scheme.len() + user.map_or(0, |u| u.len() + 1) + uri.host.len(),
+        );
+        s.push_str(scheme);
+        if let Some(u) = user {
+            s.push_str(u);
+            s.push('@');
         }
+        let at = s.len();
+        s.push_str(&uri.host);
+        s[at..].make_ascii_lowercase();
+        Aor(s)
     }
 
     /// Its place on the ring: H(AOR), the SHA-1 of the canonical form.
@@ -442,7 +451,7 @@ impl<I: RingId> Server<I> {
         }
         let me = self.contact_of_self();
         let resp = Response::to(req, 200, "OK")
-            .with_to_tag(&self.tag(req))
+            .with_to_tag(self.tag(req))
             .with_contact(Contact::Addrs(alloc::vec![me]))
             .with_expires(expires);
         self.respond(resp);
@@ -566,10 +575,10 @@ impl<I: RingId> Server<I> {
             (None, _) => self.reply(&req, 404, "Not Found"),
             (Some(to), ProxyMode::Proxy) => self.forward(req, aor, to, Route::Home, 0),
             (Some(to), ProxyMode::Redirect) => {
-                let mut target = SipUri::new(&ip_host(to.0.ip()));
+                let mut target = SipUri::new(ip_host(to.0.ip()));
                 target.port = Some(to.0.port());
                 let resp = Response::to(&req, 302, "Moved Temporarily")
-                    .with_to_tag(&self.tag(&req))
+                    .with_to_tag(self.tag(&req))
                     .with_contact(Contact::Addrs(alloc::vec![NameAddr::new(target)]));
                 self.respond(resp);
             }
@@ -628,7 +637,7 @@ impl<I: RingId> Server<I> {
         let me = self.addr();
         req.headers
             .vias
-            .insert(0, Via::udp(&ip_host(me.0.ip()), Some(me.0.port()), &branch));
+            .insert(0, Via::udp(ip_host(me.0.ip()), Some(me.0.port()), branch));
         self.stats.forwarded += 1;
         let method = req.method.clone();
         self.out.push_back(Output::Sip {
@@ -691,7 +700,7 @@ impl<I: RingId> Server<I> {
     }
 
     fn ok_register(&mut self, req: &Request, secs: u32) {
-        let mut resp = Response::to(req, 200, "OK").with_to_tag(&self.tag(req));
+        let mut resp = Response::to(req, 200, "OK").with_to_tag(self.tag(req));
         if let Some(c) = &req.headers.contact {
             resp = resp.with_contact(c.clone());
         }
@@ -707,7 +716,7 @@ impl<I: RingId> Server<I> {
         if code >= 300 {
             self.stats.refused += 1;
         }
-        let resp = Response::to(req, code, reason).with_to_tag(&self.tag(req));
+        let resp = Response::to(req, code, reason).with_to_tag(self.tag(req));
         self.respond(resp);
     }
 
@@ -724,7 +733,7 @@ impl<I: RingId> Server<I> {
 
     fn contact_of_self(&self) -> NameAddr {
         let me = self.addr();
-        let mut u = SipUri::new(&ip_host(me.0.ip()));
+        let mut u = SipUri::new(ip_host(me.0.ip()));
         u.port = Some(me.0.port());
         NameAddr::new(u)
     }
@@ -857,7 +866,11 @@ fn parse_ip(host: &str) -> Option<IpAddr> {
 /// An IP as a SIP host: IPv6 in brackets.
 pub fn ip_host(ip: IpAddr) -> String {
     match ip {
-        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V4(v4) => {
+            let mut buf = [0u8; 15];
+            let n = write_v4(&mut buf, v4);
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        }
         IpAddr::V6(v6) => format!("[{v6}]"),
     }
 }
@@ -872,8 +885,49 @@ fn hex8(d: &[u8]) -> String {
     s
 }
 
+/// Write `v4` as `to_string` does (`a.b.c.d`) into `buf`; the length written. Formatting an
+/// address through `core::fmt` is slow enough to show up in the simulation's profile.
+fn write_v4(buf: &mut [u8; 15], v4: Ipv4Addr) -> usize {
+    let mut n = 0;
+    for (i, o) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            buf[n] = b'.';
+            n += 1;
+        }
+        n += write_dec(&mut buf[n..], u32::from(o));
+    }
+    n
+}
+
+/// Write `v` in decimal at the start of `buf` (which must be long enough); the length written.
+fn write_dec(buf: &mut [u8], mut v: u32) -> usize {
+    let mut tmp = [0u8; 10];
+    let mut k = tmp.len();
+    loop {
+        k -= 1;
+        tmp[k] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    let len = tmp.len() - k;
+    buf[..len].copy_from_slice(&tmp[k..]);
+    len
+}
+
 /// Feed `addr`'s text form (exactly what `to_string` gives) into a hasher without allocating.
 fn hash_addr(h: &mut Sha1, addr: TransportAddr) {
+    if let SocketAddr::V4(a) = addr.0 {
+        let mut buf = [0u8; 21];
+        let mut ip = [0u8; 15];
+        let n = write_v4(&mut ip, *a.ip());
+        buf[..n].copy_from_slice(&ip[..n]);
+        buf[n] = b':';
+        let m = write_dec(&mut buf[n + 1..], u32::from(a.port()));
+        h.update(&buf[..n + 1 + m]);
+        return;
+    }
     struct W<'a>(&'a mut Sha1);
     impl core::fmt::Write for W<'_> {
         fn write_str(&mut self, s: &str) -> core::fmt::Result {
@@ -945,17 +999,43 @@ mod tests {
     use super::*;
 
     #[test]
+    fn aor_of_matches_its_formatted_form() {
+        for u in ["sip:mn7@Samp.Example", "sips:Bob:pw@H.example:5061;x=1", "sip:HOST.example"] {
+            let uri = SipUri::parse(u).unwrap();
+            let scheme = if uri.secure { "sips" } else { "sip" };
+            let host = uri.host.to_ascii_lowercase();
+            let want = match &uri.user {
+                Some(u) => format!("{scheme}:{}@{host}", u.split(':').next().unwrap()),
+                None => format!("{scheme}:{host}"),
+            };
+            assert_eq!(Aor::of(&uri).as_str(), want);
+        }
+    }
+
+    #[test]
     fn hex8_and_hash_addr_match_their_formatted_forms() {
         let d: [u8; 10] = [0x00, 0x0f, 0xa0, 0xff, 0x12, 0x9c, 0x7e, 0x81, 0x55, 0x66];
         let want: String = d[..8].iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(hex8(&d), want);
-        for a in ["10.0.0.1:5060", "[2001:db8::1]:5061"] {
+        for a in [
+            "10.0.0.1:5060",
+            "0.0.0.0:0",
+            "255.255.255.255:65535",
+            "192.168.100.7:1024",
+            "[2001:db8::1]:5061",
+        ] {
             let addr = TransportAddr(a.parse().unwrap());
             let mut h1 = Sha1::new();
             hash_addr(&mut h1, addr);
             let mut h2 = Sha1::new();
             h2.update(addr.0.to_string().as_bytes());
             assert_eq!(h1.finalize(), h2.finalize());
+            let ip = addr.0.ip();
+            let want = match ip {
+                IpAddr::V4(v4) => v4.to_string(),
+                IpAddr::V6(v6) => format!("[{v6}]"),
+            };
+            assert_eq!(ip_host(ip), want);
         }
     }
 }
