@@ -764,7 +764,10 @@ impl<I: RingId> Server<I> {
             }
         }
         h.update(req.method.as_str().as_bytes());
-        format!("{COOKIE}{}", hex8(&h.finalize()))
+        let mut b = String::with_capacity(COOKIE.len() + 16);
+        b.push_str(COOKIE);
+        push_hex8(&mut b, &h.finalize());
+        b
     }
 
     fn emit(&mut self, e: Event<I>) {
@@ -876,13 +879,18 @@ pub fn ip_host(ip: IpAddr) -> String {
 }
 
 fn hex8(d: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(16);
+    push_hex8(&mut s, d);
+    s
+}
+
+/// Append the first 8 bytes of `d` in lower-case hex.
+fn push_hex8(s: &mut String, d: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     for b in d.iter().take(8) {
         s.push(char::from(HEX[usize::from(b >> 4)]));
         s.push(char::from(HEX[usize::from(b & 0xf)]));
     }
-    s
 }
 
 /// Write `v4` as `to_string` does (`a.b.c.d`) into `buf`; the length written. Formatting an
