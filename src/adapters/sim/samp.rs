@@ -973,16 +973,27 @@ impl<'a> World<'a> {
             // neighbours
             let (bx, by) = (a.0 / self.cfg.block, a.1 / self.cfg.block);
             let Packet::Sip(msg) = p else { return };
+            let mut reached = [0usize; 9];
+            let mut n = 0;
             for y in by.saturating_sub(1)..=(by + 1).min(self.per - 1) {
                 for x in bx.saturating_sub(1)..=(bx + 1).min(self.per - 1) {
-                    let k = usize::from(y) * usize::from(self.per) + usize::from(x);
-                    let d = dist(a, self.server_pos[k]);
-                    let at = self.now + self.latency(d);
-                    let to = server_addr(k);
-                    self.push(
-                        at,
-                        Ev::Deliver(Box::new((from, to, Packet::Sip(msg.clone())))),
-                    );
+                    reached[n] = usize::from(y) * usize::from(self.per) + usize::from(x);
+                    n += 1;
+                }
+            }
+            // a copy for every server but the last, which gets the message itself
+            let mut msg = Some(msg);
+            for (j, &k) in reached[..n].iter().enumerate() {
+                let d = dist(a, self.server_pos[k]);
+                let at = self.now + self.latency(d);
+                let to = server_addr(k);
+                let m = if j + 1 == n {
+                    msg.take()
+                } else {
+                    msg.clone()
+                };
+                if let Some(m) = m {
+                    self.push(at, Ev::Deliver(Box::new((from, to, Packet::Sip(m)))));
                 }
             }
             return;
