@@ -70,9 +70,8 @@ impl Aor {
             .user
             .as_deref()
             .map(|u| u.split(':').next().unwrap_or(u));
-        let mut s = String::with_capacity(
-            scheme.len() + user.map_or(0, |u| u.len() + 1) + uri.host.len(),
-        );
+        let mut s =
+            String::with_capacity(scheme.len() + user.map_or(0, |u| u.len() + 1) + uri.host.len());
         s.push_str(scheme);
         if let Some(u) = user {
             s.push_str(u);
@@ -1008,7 +1007,11 @@ mod tests {
 
     #[test]
     fn aor_of_matches_its_formatted_form() {
-        for u in ["sip:mn7@Samp.Example", "sips:Bob:pw@H.example:5061;x=1", "sip:HOST.example"] {
+        for u in [
+            "sip:mn7@Samp.Example",
+            "sips:Bob:pw@H.example:5061;x=1",
+            "sip:HOST.example",
+        ] {
             let uri = SipUri::parse(u).unwrap();
             let scheme = if uri.secure { "sips" } else { "sip" };
             let host = uri.host.to_ascii_lowercase();

@@ -469,7 +469,15 @@ fn samp_cmd(a: &SampArgs) -> Result<(), String> {
             );
             println!(
                 "{:>5} {:>16} {:>9} {:>8} {:>11} {:>8} {:>8} {:>12} {:>12}",
-                "α", "pass", "handoffs", "calls", "messages", "wall s", "CPU s", "msgs/wall s", "msgs/CPU s"
+                "α",
+                "pass",
+                "handoffs",
+                "calls",
+                "messages",
+                "wall s",
+                "CPU s",
+                "msgs/wall s",
+                "msgs/CPU s"
             );
         }
         for c in &cfgs {
@@ -503,7 +511,8 @@ fn samp_cmd(a: &SampArgs) -> Result<(), String> {
                         row.wall_secs,
                         row.cpu_secs.map_or("-".into(), |t| format!("{t:.2}")),
                         row.messages_per_wall_sec,
-                        row.messages_per_cpu_sec.map_or("-".into(), |m| format!("{m:.0}")),
+                        row.messages_per_cpu_sec
+                            .map_or("-".into(), |m| format!("{m:.0}")),
                     );
                 }
             }

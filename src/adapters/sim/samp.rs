@@ -987,11 +987,7 @@ impl<'a> World<'a> {
                 let d = dist(a, self.server_pos[k]);
                 let at = self.now + self.latency(d);
                 let to = server_addr(k);
-                let m = if j + 1 == n {
-                    msg.take()
-                } else {
-                    msg.clone()
-                };
+                let m = if j + 1 == n { msg.take() } else { msg.clone() };
                 if let Some(m) = m {
                     self.push(at, Ev::Deliver(Box::new((from, to, Packet::Sip(m)))));
                 }
