@@ -858,11 +858,43 @@ pub fn uri_addr(uri: &SipUri) -> Option<TransportAddr> {
 }
 
 fn parse_ip(host: &str) -> Option<IpAddr> {
+    if let Some(v4) = parse_v4_plain(host) {
+        return Some(IpAddr::V4(v4));
+    }
     let h = host
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host);
     h.parse().ok()
+}
+
+/// A fast path for the common case: `a.b.c.d` with 1–3 digits per octet, no leading zeros, each
+/// ≤ 255 (exactly what `Ipv4Addr`'s parser accepts); `None` for anything else, which then goes to
+/// the standard parser.
+fn parse_v4_plain(s: &str) -> Option<Ipv4Addr> {
+    let b = s.as_bytes();
+    let mut o = [0u8; 4];
+    let mut i = 0;
+    for (k, slot) in o.iter_mut().enumerate() {
+        if k > 0 {
+            if b.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+        let start = i;
+        let mut v: u32 = 0;
+        while i < b.len() && i - start < 3 && b[i].is_ascii_digit() {
+            v = v * 10 + u32::from(b[i] - b'0');
+            i += 1;
+        }
+        let len = i - start;
+        if len == 0 || v > 255 || (len > 1 && b[start] == b'0') {
+            return None;
+        }
+        *slot = v as u8;
+    }
+    (i == b.len()).then(|| Ipv4Addr::from(o))
 }
 
 /// An IP as a SIP host: IPv6 in brackets.
@@ -1004,6 +1036,42 @@ impl<I: RingId> Machine for Server<I> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parse_ip_fast_path_agrees_with_the_standard_parser() {
+        for h in [
+            "10.0.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "256.1.1.1",
+            "01.2.3.4",
+            "1.2.3",
+            "1.2.3.4.",
+            "1.2.3.4.5",
+            "1..2.3",
+            "1.2.3.04",
+            "1234.1.1.1",
+            "1.2.3.4 ",
+            "a.b.c.d",
+            "",
+            "::1",
+            "[::1]",
+            "[10.0.0.1]",
+            "10.0.0.1:5060",
+            "1.2.3.0",
+        ] {
+            let std = h
+                .strip_prefix('[')
+                .and_then(|x| x.strip_suffix(']'))
+                .unwrap_or(h)
+                .parse::<IpAddr>()
+                .ok();
+            assert_eq!(parse_ip(h), std, "{h}");
+            if let Some(v4) = parse_v4_plain(h) {
+                assert_eq!(Some(IpAddr::V4(v4)), h.parse().ok(), "{h}");
+            }
+        }
+    }
 
     #[test]
     fn aor_of_matches_its_formatted_form() {
