@@ -70,6 +70,9 @@ pub struct Binding<V> {
 pub struct Bindings<K: Ord + Clone, V> {
     by_key: BTreeMap<K, Binding<V>>,
     by_expiry: BTreeSet<(Time, K)>,
+    /// The first entry of `by_expiry`, kept so that `next_expiry` (a host asks after every
+    /// input) does not walk the tree.
+    soonest: Option<Time>,
     capacity: usize,
     when_full: WhenFull,
 }
@@ -80,6 +83,7 @@ impl<K: Ord + Clone, V> Bindings<K, V> {
         Bindings {
             by_key: BTreeMap::new(),
             by_expiry: BTreeSet::new(),
+            soonest: None,
             capacity,
             when_full,
         }
@@ -134,6 +138,7 @@ impl<K: Ord + Clone, V> Bindings<K, V> {
                 self.by_expiry.insert((expires, key));
             }
         }
+        self.note_soonest();
         Ok(())
     }
 
@@ -142,6 +147,7 @@ impl<K: Ord + Clone, V> Bindings<K, V> {
     pub fn unbind(&mut self, key: &K) -> Option<Binding<V>> {
         let (k, b) = self.by_key.remove_entry(key)?;
         self.by_expiry.remove(&(b.expires, k));
+        self.note_soonest();
         Some(b)
     }
 
@@ -167,12 +173,19 @@ impl<K: Ord + Clone, V> Bindings<K, V> {
                 n += 1;
             }
         }
+        if n > 0 {
+            self.note_soonest();
+        }
         n
+    }
+
+    fn note_soonest(&mut self) {
+        self.soonest = self.by_expiry.first().map(|(t, _)| *t);
     }
 
     /// When the next binding expires (for the host's timer).
     pub fn next_expiry(&self) -> Option<Time> {
-        self.by_expiry.first().map(|(t, _)| *t)
+        self.soonest
     }
 
     /// Bindings held, expired ones not yet dropped included.
@@ -280,6 +293,7 @@ mod tests {
                 }
                 proptest::prop_assert!(b.len() <= cap);
                 proptest::prop_assert_eq!(b.by_key.len(), b.by_expiry.len());
+                proptest::prop_assert_eq!(b.next_expiry(), b.by_expiry.first().map(|(t, _)| *t));
                 for (k, v) in &b.by_key {
                     proptest::prop_assert!(b.by_expiry.contains(&(v.expires, *k)));
                 }
