@@ -608,9 +608,12 @@ enum Packet {
     Chord(chord::Message<Id64, TransportAddr>),
 }
 
+// Events live in the slab and the queue holds their indices, so the size difference costs
+// memory only (a few thousand slots), not copies through a heap.
+#[allow(clippy::large_enum_variant)]
 enum Ev {
-    /// Boxed: a SIP message is 600 bytes, and events move through the queue.
-    Deliver(Box<(TransportAddr, TransportAddr, Packet)>),
+    /// Held in the slab (the queue moves only its index), so no allocation per message.
+    Deliver(TransportAddr, TransportAddr, Packet),
     Timer(Mach),
     Move(u32),
     Call(u32),
@@ -989,7 +992,7 @@ impl<'a> World<'a> {
                 let to = server_addr(k);
                 let m = if j + 1 == n { msg.take() } else { msg.clone() };
                 if let Some(m) = m {
-                    self.push(at, Ev::Deliver(Box::new((from, to, Packet::Sip(m)))));
+                    self.push(at, Ev::Deliver(from, to, Packet::Sip(m)));
                 }
             }
             return;
@@ -1000,7 +1003,7 @@ impl<'a> World<'a> {
             self.count(req, d);
         }
         let at = self.now + self.latency(d);
-        self.push(at, Ev::Deliver(Box::new((from, to, p))));
+        self.push(at, Ev::Deliver(from, to, p));
     }
 
     fn count(&mut self, req: &Request, d: u32) {
@@ -1364,10 +1367,7 @@ impl<'a> World<'a> {
             };
             self.free.push(i);
             match ev {
-                Ev::Deliver(b) => {
-                    let (from, to, p) = *b;
-                    self.deliver(from, to, p)
-                }
+                Ev::Deliver(from, to, p) => self.deliver(from, to, p),
                 Ev::Timer(m) => self.timer(m, at),
                 Ev::Move(s) => self.on_move(s as usize),
                 Ev::Call(s) => self.on_call(s as usize),
