@@ -70,6 +70,9 @@ pub struct Binding<V> {
 pub struct Bindings<K: Ord + Clone, V> {
     by_key: BTreeMap<K, Binding<V>>,
     by_expiry: BTreeSet<(Time, K)>,
+    /// The first entry of `by_expiry`, kept so that `next_expiry` (a host asks after every
+    /// input) does not walk the tree.
+    soonest: Option<Time>,
     capacity: usize,
     when_full: WhenFull,
 }
@@ -80,6 +83,7 @@ impl<K: Ord + Clone, V> Bindings<K, V> {
         Bindings {
             by_key: BTreeMap::new(),
             by_expiry: BTreeSet::new(),
+            soonest: None,
             capacity,
             when_full,
         }
@@ -120,18 +124,30 @@ impl<K: Ord + Clone, V> Bindings<K, V> {
             }
         }
         let expires = now + lifetime;
-        if let Some(old) = self.by_key.insert(key.clone(), Binding { value, expires }) {
-            self.by_expiry.remove(&(old.expires, key.clone()));
+        match self.by_key.get_mut(&key) {
+            // a renewal: move the key's place in the expiry index without cloning it
+            Some(b) => {
+                let mut at = (b.expires, key);
+                *b = Binding { value, expires };
+                self.by_expiry.remove(&at);
+                at.0 = expires;
+                self.by_expiry.insert(at);
+            }
+            None => {
+                self.by_key.insert(key.clone(), Binding { value, expires });
+                self.by_expiry.insert((expires, key));
+            }
         }
-        self.by_expiry.insert((expires, key));
+        self.note_soonest();
         Ok(())
     }
 
     /// Remove the binding of `key` (a REGISTER with `Expires: 0`, a stale cache entry); the value
     /// it held, if any, even an expired one.
     pub fn unbind(&mut self, key: &K) -> Option<Binding<V>> {
-        let b = self.by_key.remove(key)?;
-        self.by_expiry.remove(&(b.expires, key.clone()));
+        let (k, b) = self.by_key.remove_entry(key)?;
+        self.by_expiry.remove(&(b.expires, k));
+        self.note_soonest();
         Some(b)
     }
 
@@ -157,12 +173,19 @@ impl<K: Ord + Clone, V> Bindings<K, V> {
                 n += 1;
             }
         }
+        if n > 0 {
+            self.note_soonest();
+        }
         n
+    }
+
+    fn note_soonest(&mut self) {
+        self.soonest = self.by_expiry.first().map(|(t, _)| *t);
     }
 
     /// When the next binding expires (for the host's timer).
     pub fn next_expiry(&self) -> Option<Time> {
-        self.by_expiry.first().map(|(t, _)| *t)
+        self.soonest
     }
 
     /// Bindings held, expired ones not yet dropped included.
@@ -270,6 +293,7 @@ mod tests {
                 }
                 proptest::prop_assert!(b.len() <= cap);
                 proptest::prop_assert_eq!(b.by_key.len(), b.by_expiry.len());
+                proptest::prop_assert_eq!(b.next_expiry(), b.by_expiry.first().map(|(t, _)| *t));
                 for (k, v) in &b.by_key {
                     proptest::prop_assert!(b.by_expiry.contains(&(v.expires, *k)));
                 }

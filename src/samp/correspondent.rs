@@ -246,16 +246,16 @@ impl Correspondent {
         self.cseq += 1;
         p.cseq = self.cseq;
         let mut from = NameAddr::new(self.me.clone());
-        from.set_tag(&format!("cn{}", call.0));
-        let mut contact = SipUri::new(&ip_host(self.addr.0.ip()));
+        from.set_tag(format!("cn{}", call.0));
+        let mut contact = SipUri::new(ip_host(self.addr.0.ip()));
         contact.port = Some(self.addr.0.port());
         contact.user = self.me.user.clone();
         let branch = format!("z9hG4bKcn{}x{}", call.0, self.cseq);
         let mut req = Request::new(Method::Invite, p.target.clone())
             .with_via(Via::udp(
-                &ip_host(self.addr.0.ip()),
+                ip_host(self.addr.0.ip()),
                 Some(self.addr.0.port()),
-                &branch,
+                branch,
             ))
             .with_from(from)
             .with_to(NameAddr::new(p.callee.clone()))
@@ -344,13 +344,13 @@ impl Correspondent {
         let (Some(call_id), Some(cseq)) = (&resp.headers.call_id, &resp.headers.cseq) else {
             return;
         };
-        let mut uri = SipUri::new(&ip_host(at.0.ip()));
+        let mut uri = SipUri::new(ip_host(at.0.ip()));
         uri.port = Some(at.0.port());
         let mut ack = Request::new(Method::Ack, uri)
             .with_via(Via::udp(
-                &ip_host(self.addr.0.ip()),
+                ip_host(self.addr.0.ip()),
                 Some(self.addr.0.port()),
-                &format!("z9hG4bKack{}", cseq.seq),
+                format!("z9hG4bKack{}", cseq.seq),
             ))
             .with_call_id(call_id)
             .with_cseq(cseq.seq)

@@ -224,7 +224,7 @@ impl MobileNode {
         match self.anchor {
             Some(anchor) if self.config.hr => {
                 let call_id = self.call_id("hr");
-                let mut uri = SipUri::new(&ip_host(anchor.0.ip()));
+                let mut uri = SipUri::new(ip_host(anchor.0.ip()));
                 uri.port = Some(anchor.0.port());
                 let req = self.register(uri, coa, &call_id);
                 self.send(anchor, req);
@@ -253,7 +253,7 @@ impl MobileNode {
             return;
         }
         let call_id = self.call_id("bye-anchor");
-        let mut uri = SipUri::new(&ip_host(old.0.ip()));
+        let mut uri = SipUri::new(ip_host(old.0.ip()));
         uri.port = Some(old.0.port());
         let mut req = self.register(uri, coa, &call_id);
         req.headers.contact = Some(Contact::Star);
@@ -321,7 +321,7 @@ impl MobileNode {
     }
 
     fn on_response(&mut self, now: Time, from: TransportAddr, resp: Response) {
-        let call_id = resp.headers.call_id.clone().unwrap_or_default();
+        let call_id = resp.headers.call_id.as_deref().unwrap_or("");
         match &self.phase {
             Phase::Discovering {
                 sent, call_id: c, ..
@@ -389,13 +389,13 @@ impl MobileNode {
         }
         match req.method {
             Method::Invite => {
-                let mut me = SipUri::new(&ip_host(coa.0.ip()));
+                let mut me = SipUri::new(ip_host(coa.0.ip()));
                 me.port = Some(coa.0.port());
                 me.user = self.aor.user.clone();
                 let call_id = req.headers.call_id.clone().unwrap_or_default();
                 let tag = format!("mn{}", self.cseq);
                 let resp = Response::to(&req, 200, "OK")
-                    .with_to_tag(&tag)
+                    .with_to_tag(tag)
                     .with_contact(Contact::Addrs(alloc::vec![NameAddr::new(me)]));
                 let caller = req.headers.from.clone();
                 let to = resp.headers.to.clone();
@@ -447,7 +447,7 @@ impl MobileNode {
         let calls = self.calls.clone();
         for c in calls {
             self.cseq += 1;
-            let mut me = SipUri::new(&ip_host(coa.0.ip()));
+            let mut me = SipUri::new(ip_host(coa.0.ip()));
             me.port = Some(coa.0.port());
             me.user = self.aor.user.clone();
             let req = Request::new(Method::Invite, c.remote.uri.clone())
@@ -465,10 +465,10 @@ impl MobileNode {
     fn register(&mut self, uri: SipUri, contact: TransportAddr, call_id: &str) -> Request {
         self.cseq += 1;
         let coa = self.coa.unwrap_or(contact);
-        let mut c = SipUri::new(&ip_host(contact.0.ip()));
+        let mut c = SipUri::new(ip_host(contact.0.ip()));
         c.port = Some(contact.0.port());
         let mut from = NameAddr::new(self.aor.clone());
-        from.set_tag(&format!("mn{}", self.cseq));
+        from.set_tag(format!("mn{}", self.cseq));
         Request::new(Method::Register, uri)
             .with_via(self.via(coa))
             .with_from(from)
@@ -482,7 +482,7 @@ impl MobileNode {
 
     fn via(&self, coa: TransportAddr) -> Via {
         let branch = format!("z9hG4bKmn{:x}{}", self.random & 0xffff_ffff, self.cseq);
-        Via::udp(&ip_host(coa.0.ip()), Some(coa.0.port()), &branch)
+        Via::udp(ip_host(coa.0.ip()), Some(coa.0.port()), branch)
     }
 
     fn call_id(&self, what: &str) -> String {

@@ -490,7 +490,7 @@ impl<I: RingId> Server<I> {
         }
         let me = self.contact_of_self();
         let resp = Response::to(req, 200, "OK")
-            .with_to_tag(&self.tag(req))
+            .with_to_tag(self.tag(req))
             .with_contact(Contact::Addrs(alloc::vec![me]))
             .with_expires(expires);
         self.respond(resp);
@@ -667,7 +667,7 @@ impl<I: RingId> Server<I> {
             (Some(to), ProxyMode::Redirect) => {
                 let target = user_at(to_user(&req), to);
                 let resp = Response::to(&req, 302, "Moved Temporarily")
-                    .with_to_tag(&self.tag(&req))
+                    .with_to_tag(self.tag(&req))
                     .with_contact(Contact::Addrs(alloc::vec![NameAddr::new(target)]));
                 self.respond(resp);
             }
@@ -726,7 +726,7 @@ impl<I: RingId> Server<I> {
         let me = self.addr();
         req.headers
             .vias
-            .insert(0, Via::udp(&ip_host(me.0.ip()), Some(me.0.port()), &branch));
+            .insert(0, Via::udp(ip_host(me.0.ip()), Some(me.0.port()), branch));
         self.stats.forwarded += 1;
         let method = req.method.clone();
         self.out.push_back(Output::Sip {
@@ -808,7 +808,7 @@ impl<I: RingId> Server<I> {
         if code >= 300 {
             self.stats.refused += 1;
         }
-        let resp = Response::to(req, code, reason).with_to_tag(&self.tag(req));
+        let resp = Response::to(req, code, reason).with_to_tag(self.tag(req));
         self.respond(resp);
     }
 
@@ -825,7 +825,7 @@ impl<I: RingId> Server<I> {
 
     fn contact_of_self(&self) -> NameAddr {
         let me = self.addr();
-        let mut u = SipUri::new(&ip_host(me.0.ip()));
+        let mut u = SipUri::new(ip_host(me.0.ip()));
         u.port = Some(me.0.port());
         NameAddr::new(u)
     }
@@ -856,7 +856,10 @@ impl<I: RingId> Server<I> {
             }
         }
         h.update(req.method.as_str().as_bytes());
-        format!("{COOKIE}{}", hex8(&h.finalize()))
+        let mut b = String::with_capacity(COOKIE.len() + 16);
+        b.push_str(COOKIE);
+        push_hex8(&mut b, &h.finalize());
+        b
     }
 
     fn emit(&mut self, e: Event<I>) {
@@ -900,7 +903,7 @@ fn granted(config: &ServerConfig, req: &Request, contact: Option<&NameAddr>) -> 
 
 /// `sip:user@ip:port`.
 fn user_at(user: Option<String>, at: TransportAddr) -> SipUri {
-    let mut u = SipUri::new(&ip_host(at.0.ip()));
+    let mut u = SipUri::new(ip_host(at.0.ip()));
     u.port = Some(at.0.port());
     u.user = user;
     u
@@ -975,6 +978,9 @@ pub fn uri_addr(uri: &SipUri) -> Option<TransportAddr> {
 }
 
 fn parse_ip(host: &str) -> Option<IpAddr> {
+    if let Some(v4) = parse_v4_plain(host) {
+        return Some(IpAddr::V4(v4));
+    }
     let h = host
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
@@ -982,26 +988,105 @@ fn parse_ip(host: &str) -> Option<IpAddr> {
     h.parse().ok()
 }
 
+/// A fast path for the common case: `a.b.c.d` with 1–3 digits per octet, no leading zeros, each
+/// ≤ 255 (exactly what `Ipv4Addr`'s parser accepts); `None` for anything else, which then goes to
+/// the standard parser.
+fn parse_v4_plain(s: &str) -> Option<Ipv4Addr> {
+    let b = s.as_bytes();
+    let mut o = [0u8; 4];
+    let mut i = 0;
+    for (k, slot) in o.iter_mut().enumerate() {
+        if k > 0 {
+            if b.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+        let start = i;
+        let mut v: u32 = 0;
+        while i < b.len() && i - start < 3 && b[i].is_ascii_digit() {
+            v = v * 10 + u32::from(b[i] - b'0');
+            i += 1;
+        }
+        let len = i - start;
+        if len == 0 || v > 255 || (len > 1 && b[start] == b'0') {
+            return None;
+        }
+        *slot = v as u8;
+    }
+    (i == b.len()).then(|| Ipv4Addr::from(o))
+}
+
 /// An IP as a SIP host: IPv6 in brackets.
 pub fn ip_host(ip: IpAddr) -> String {
     match ip {
-        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V4(v4) => {
+            let mut buf = [0u8; 15];
+            let n = write_v4(&mut buf, v4);
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        }
         IpAddr::V6(v6) => format!("[{v6}]"),
     }
 }
 
 fn hex8(d: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(16);
+    push_hex8(&mut s, d);
+    s
+}
+
+/// Append the first 8 bytes of `d` in lower-case hex.
+fn push_hex8(s: &mut String, d: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     for b in d.iter().take(8) {
         s.push(char::from(HEX[usize::from(b >> 4)]));
         s.push(char::from(HEX[usize::from(b & 0xf)]));
     }
-    s
+}
+
+/// Write `v4` as `to_string` does (`a.b.c.d`) into `buf`; the length written. Formatting an
+/// address through `core::fmt` is slow enough to show up in the simulation's profile.
+fn write_v4(buf: &mut [u8; 15], v4: Ipv4Addr) -> usize {
+    let mut n = 0;
+    for (i, o) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            buf[n] = b'.';
+            n += 1;
+        }
+        n += write_dec(&mut buf[n..], u32::from(o));
+    }
+    n
+}
+
+/// Write `v` in decimal at the start of `buf` (which must be long enough); the length written.
+fn write_dec(buf: &mut [u8], mut v: u32) -> usize {
+    let mut tmp = [0u8; 10];
+    let mut k = tmp.len();
+    loop {
+        k -= 1;
+        tmp[k] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    let len = tmp.len() - k;
+    buf[..len].copy_from_slice(&tmp[k..]);
+    len
 }
 
 /// Feed `addr`'s text form (exactly what `to_string` gives) into a hasher without allocating.
 fn hash_addr(h: &mut Sha1, addr: TransportAddr) {
+    if let SocketAddr::V4(a) = addr.0 {
+        let mut buf = [0u8; 21];
+        let mut ip = [0u8; 15];
+        let n = write_v4(&mut ip, *a.ip());
+        buf[..n].copy_from_slice(&ip[..n]);
+        buf[n] = b':';
+        let m = write_dec(&mut buf[n + 1..], u32::from(a.port()));
+        h.update(&buf[..n + 1 + m]);
+        return;
+    }
     struct W<'a>(&'a mut Sha1);
     impl core::fmt::Write for W<'_> {
         fn write_str(&mut self, s: &str) -> core::fmt::Result {
@@ -1073,17 +1158,83 @@ mod tests {
     use super::*;
 
     #[test]
+    fn parse_ip_fast_path_agrees_with_the_standard_parser() {
+        for h in [
+            "10.0.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "256.1.1.1",
+            "01.2.3.4",
+            "1.2.3",
+            "1.2.3.4.",
+            "1.2.3.4.5",
+            "1..2.3",
+            "1.2.3.04",
+            "1234.1.1.1",
+            "1.2.3.4 ",
+            "a.b.c.d",
+            "",
+            "::1",
+            "[::1]",
+            "[10.0.0.1]",
+            "10.0.0.1:5060",
+            "1.2.3.0",
+        ] {
+            let std = h
+                .strip_prefix('[')
+                .and_then(|x| x.strip_suffix(']'))
+                .unwrap_or(h)
+                .parse::<IpAddr>()
+                .ok();
+            assert_eq!(parse_ip(h), std, "{h}");
+            if let Some(v4) = parse_v4_plain(h) {
+                assert_eq!(Some(IpAddr::V4(v4)), h.parse().ok(), "{h}");
+            }
+        }
+    }
+
+    #[test]
+    fn aor_of_matches_its_formatted_form() {
+        for u in [
+            "sip:mn7@Samp.Example",
+            "sips:Bob:pw@H.example:5061;x=1",
+            "sip:HOST.example",
+        ] {
+            let uri = SipUri::parse(u).unwrap();
+            let scheme = if uri.secure { "sips" } else { "sip" };
+            let host = uri.host.to_ascii_lowercase();
+            let want = match &uri.user {
+                Some(u) => format!("{scheme}:{}@{host}", u.split(':').next().unwrap()),
+                None => format!("{scheme}:{host}"),
+            };
+            assert_eq!(Aor::of(&uri).as_str(), want);
+        }
+    }
+
+    #[test]
     fn hex8_and_hash_addr_match_their_formatted_forms() {
         let d: [u8; 10] = [0x00, 0x0f, 0xa0, 0xff, 0x12, 0x9c, 0x7e, 0x81, 0x55, 0x66];
         let want: String = d[..8].iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(hex8(&d), want);
-        for a in ["10.0.0.1:5060", "[2001:db8::1]:5061"] {
+        for a in [
+            "10.0.0.1:5060",
+            "0.0.0.0:0",
+            "255.255.255.255:65535",
+            "192.168.100.7:1024",
+            "[2001:db8::1]:5061",
+        ] {
             let addr = TransportAddr(a.parse().unwrap());
             let mut h1 = Sha1::new();
             hash_addr(&mut h1, addr);
             let mut h2 = Sha1::new();
             h2.update(addr.0.to_string().as_bytes());
             assert_eq!(h1.finalize(), h2.finalize());
+            let ip = addr.0.ip();
+            let want = match ip {
+                IpAddr::V4(v4) => v4.to_string(),
+                IpAddr::V6(v6) => format!("[{v6}]"),
+            };
+            assert_eq!(ip_host(ip), want);
         }
     }
 }

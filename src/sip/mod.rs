@@ -200,12 +200,12 @@ pub struct SipUri {
 }
 
 impl SipUri {
-    /// A URI with a host only: `sip:host`.
-    pub fn new(host: &str) -> SipUri {
+    /// A URI with a host only: `sip:host` (an owned `String` is taken without a copy).
+    pub fn new(host: impl Into<String>) -> SipUri {
         SipUri {
             secure: false,
             user: None,
-            host: String::from(host),
+            host: host.into(),
             port: None,
             params: Vec::new(),
             headers: None,
@@ -280,10 +280,9 @@ impl NameAddr {
     }
 
     /// Set (or replace) the `tag` parameter.
-    pub fn set_tag(&mut self, tag: &str) {
+    pub fn set_tag(&mut self, tag: impl Into<String>) {
         self.params.retain(|(n, _)| !n.eq_ignore_ascii_case("tag"));
-        self.params
-            .push((String::from("tag"), Some(String::from(tag))));
+        self.params.push((String::from("tag"), Some(tag.into())));
     }
 
     /// The value of the first header parameter named `name` (case-insensitive).
@@ -325,13 +324,14 @@ pub struct Via {
 }
 
 impl Via {
-    /// A `SIP/2.0/UDP` Via for `host:port` with a branch.
-    pub fn udp(host: &str, port: Option<u16>, branch: &str) -> Via {
+    /// A `SIP/2.0/UDP` Via for `host:port` with a branch (owned `String`s are taken without a
+    /// copy).
+    pub fn udp(host: impl Into<String>, port: Option<u16>, branch: impl Into<String>) -> Via {
         Via {
             transport: String::from("UDP"),
-            host: String::from(host),
+            host: host.into(),
             port,
-            branch: Some(String::from(branch)),
+            branch: Some(branch.into()),
             params: Vec::new(),
         }
     }
@@ -450,8 +450,8 @@ impl Request {
     }
 
     /// Set `Call-ID`.
-    pub fn with_call_id(mut self, call_id: &str) -> Self {
-        self.headers.call_id = Some(String::from(call_id));
+    pub fn with_call_id(mut self, call_id: impl Into<String>) -> Self {
+        self.headers.call_id = Some(call_id.into());
         self
     }
 
@@ -550,7 +550,7 @@ impl Response {
     }
 
     /// Set the `tag` of `To` unless it already has one (a request inside a dialog does).
-    pub fn with_to_tag(mut self, tag: &str) -> Self {
+    pub fn with_to_tag(mut self, tag: impl Into<String>) -> Self {
         if let Some(to) = &mut self.headers.to {
             if to.tag().is_none() {
                 to.set_tag(tag);

@@ -9,12 +9,18 @@
 //! ip2p-sim chord --experiment churn --nodes 1000 --rate 0.5 --secs 600
 //! ip2p-sim samp --mns 10000 --moves 200 --alpha 0.4 --experiment all  # SAMP paper Fig. 4, 5
 //! ip2p-sim samp --alphas 0,0.2,0.4,0.6,0.8,1 --experiment fig4 --json
+//! ip2p-sim samp --experiment speed --passes hr,no-hr                   # per-pass wall/CPU, msgs/s
 //! ```
 
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+// The simulations allocate and free millions of small strings (every SIP message the machines
+// build): mimalloc does that markedly faster than glibc's allocator (spec/samp.md, "Speed").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use ip2p::sim::experiments::{self, Summary};
 use ip2p::sim::samp::{self, SampSimConfig};
 
@@ -44,6 +50,68 @@ enum SampExperiment {
     Fig5,
     /// Both.
     All,
+    /// Speed: run the passes named by --passes one by one and report, per pass, wall and CPU
+    /// seconds and messages (SIP and Chord) delivered per second.
+    Speed,
+}
+
+/// One pass of the SAMP simulation (what fig4 and fig5 run).
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SampPass {
+    /// Fig. 4's pass: HR, no calls.
+    Hr,
+    /// Fig. 5's first pass: HR and TTC, with calls.
+    HrTtcCalls,
+    /// Fig. 5's second pass: no HR, no calls.
+    NoHr,
+    /// Fig. 5's third pass: HR without TTC, with calls.
+    HrNoTtcCalls,
+}
+
+impl SampPass {
+    fn pass(self) -> samp::Pass {
+        let (hr, ttc, calls) = match self {
+            SampPass::Hr => (true, true, false),
+            SampPass::HrTtcCalls => (true, true, true),
+            SampPass::NoHr => (false, true, false),
+            SampPass::HrNoTtcCalls => (true, false, true),
+        };
+        samp::Pass { hr, ttc, calls }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            SampPass::Hr => "hr",
+            SampPass::HrTtcCalls => "hr-ttc-calls",
+            SampPass::NoHr => "no-hr",
+            SampPass::HrNoTtcCalls => "hr-no-ttc-calls",
+        }
+    }
+}
+
+/// CPU seconds (user + system, every thread) this process has used so far, from
+/// `/proc/self/stat` (Linux; `None` elsewhere). Clock ticks are taken as 1/100 s.
+fn cpu_secs() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // fields 14 and 15 of the file (utime, stime) are 11 and 12 after the command name
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
+#[derive(serde::Serialize)]
+struct SpeedRow {
+    alpha: f64,
+    pass: &'static str,
+    handoffs: u64,
+    registered: u64,
+    calls: u64,
+    established: u64,
+    messages: u64,
+    wall_secs: f64,
+    cpu_secs: Option<f64>,
+    messages_per_wall_sec: f64,
+    messages_per_cpu_sec: Option<f64>,
 }
 
 #[derive(clap::Args)]
@@ -84,6 +152,9 @@ struct SampArgs {
     /// Worker threads (results do not depend on it).
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// The passes `--experiment speed` runs.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = vec![SampPass::Hr, SampPass::HrTtcCalls, SampPass::NoHr, SampPass::HrNoTtcCalls])]
+    passes: Vec<SampPass>,
     /// One JSON object per line instead of tables.
     #[arg(long)]
     json: bool,
@@ -386,6 +457,67 @@ fn samp_cmd(a: &SampArgs) -> Result<(), String> {
         cfgs.push(c);
     }
     let t0 = Instant::now();
+    if a.experiment == SampExperiment::Speed {
+        if !a.json {
+            println!(
+                "SAMP simulation speed ({} MNs × {} moves, {} servers, {} threads, seed {})",
+                a.mns,
+                a.moves,
+                base.servers(),
+                a.threads,
+                a.seed
+            );
+            println!(
+                "{:>5} {:>16} {:>9} {:>8} {:>11} {:>8} {:>8} {:>12} {:>12}",
+                "α",
+                "pass",
+                "handoffs",
+                "calls",
+                "messages",
+                "wall s",
+                "CPU s",
+                "msgs/wall s",
+                "msgs/CPU s"
+            );
+        }
+        for c in &cfgs {
+            for &p in &a.passes {
+                let cpu0 = cpu_secs();
+                let r = samp::run_pass(c, p.pass());
+                let cpu = cpu_secs().zip(cpu0).map(|(b, a)| b - a);
+                let row = SpeedRow {
+                    alpha: c.alpha,
+                    pass: p.name(),
+                    handoffs: r.handoffs,
+                    registered: r.registered,
+                    calls: r.calls,
+                    established: r.established,
+                    messages: r.messages,
+                    wall_secs: r.secs,
+                    cpu_secs: cpu,
+                    messages_per_wall_sec: r.messages as f64 / r.secs.max(1e-9),
+                    messages_per_cpu_sec: cpu.map(|t| r.messages as f64 / t.max(1e-9)),
+                };
+                if a.json {
+                    json(&row)?;
+                } else {
+                    println!(
+                        "{:>5.2} {:>16} {:>9} {:>8} {:>11} {:>8.2} {:>8} {:>12.0} {:>12}",
+                        row.alpha,
+                        row.pass,
+                        row.handoffs,
+                        row.calls,
+                        row.messages,
+                        row.wall_secs,
+                        row.cpu_secs.map_or("-".into(), |t| format!("{t:.2}")),
+                        row.messages_per_wall_sec,
+                        row.messages_per_cpu_sec
+                            .map_or("-".into(), |m| format!("{m:.0}")),
+                    );
+                }
+            }
+        }
+    }
     if matches!(a.experiment, SampExperiment::Fig4 | SampExperiment::All) {
         if !a.json {
             println!(
