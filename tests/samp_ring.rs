@@ -649,3 +649,77 @@ fn p2p_sip_register_search_and_call() {
             }
         )));
 }
+
+/// An anchor that has forgotten the MN (its binding removed behind the home's back) ends a call
+/// the home retargets to it with 480: the INVITE is not sent back into the overlay, where it
+/// used to bounce between the home and the anchor until Max-Forwards ran out.
+#[test]
+fn an_anchor_without_a_binding_answers_480_instead_of_looping() {
+    for mode in [ProxyMode::Proxy, ProxyMode::Redirect] {
+        let mut w = World::new(mode, true, 5);
+        w.attach("10.1.0.10:5060", &[(1, 10), (2, 20)], 7);
+        let mobile::Event::Registered { anchor, .. } = w.last_registration() else {
+            panic!("{:?}", w.mn_events)
+        };
+        let aor = World::aor();
+        // the anchor forgets; the home still points at it
+        let now = w.now;
+        let mut uri = SipUri::new("10.9.9.9");
+        uri.port = Some(5060);
+        let mut from = NameAddr::new(SipUri::parse("sip:mn@home.example").unwrap());
+        from.set_tag("x");
+        let mut a = SipUri::new(anchor.0.ip().to_string());
+        a.port = Some(anchor.0.port());
+        let dereg = sip::Request::new(sip::Method::Register, a)
+            .with_via(sip::Via::udp("10.9.9.9", Some(5060), "z9hG4bKforget"))
+            .with_from(from)
+            .with_to(NameAddr::new(SipUri::parse("sip:mn@home.example").unwrap()))
+            .with_call_id("forget@10.9.9.9")
+            .with_cseq(1)
+            .with_contact(sip::Contact::Star)
+            .with_expires(0)
+            .with_max_forwards(70);
+        w.servers
+            .get_mut(&anchor)
+            .unwrap()
+            .handle(
+                now,
+                server::Input::Sip {
+                    from: addr("10.9.9.9:5060"),
+                    msg: Message::Request(dereg),
+                },
+            )
+            .unwrap();
+        w.server_events.clear();
+        assert_eq!(w.servers[&anchor].anchor_binding(w.now, &aor), None);
+        assert_eq!(w.servers[&w.home()].home_binding(w.now, &aor), Some(anchor));
+
+        let e = w.call(1);
+        assert!(
+            matches!(
+                e,
+                correspondent::Event::Failed {
+                    call: CallId(1),
+                    reason: CallFailure::Status(480)
+                }
+            ),
+            "{mode:?}: {e:?}"
+        );
+        // two tries (the second past the caches), each a bounded number of hops
+        let invites = w
+            .server_events
+            .iter()
+            .filter(|(_, e)| {
+                matches!(
+                    e,
+                    server::Event::Forwarded {
+                        method: sip::Method::Invite,
+                        ..
+                    }
+                )
+            })
+            .count();
+        assert!(invites <= 6, "{mode:?}: {invites} INVITE forwards");
+        assert!(w.invites_to_nowhere.is_empty());
+    }
+}

@@ -457,9 +457,14 @@ impl<I: RingId> Server<I> {
             {
                 self.reply(&req, 200, "OK")
             }
-            // retargeted to us by the callee's home (`sip:user@anchor`): we are its anchor
-            _ if uri_addr(&req.uri) == Some(self.addr()) && req.uri.user.is_some() => {
-                self.route_as_anchor(now, req)
+            // retargeted to us by the callee's home (`sip:user@anchor`): we are its anchor;
+            // without a user it names nobody we could serve
+            _ if uri_addr(&req.uri) == Some(self.addr()) => {
+                if req.uri.user.is_some() {
+                    self.route_as_anchor(now, req)
+                } else {
+                    self.reply(&req, 404, "Not Found")
+                }
             }
             _ => {
                 let aor = Aor::of(&req.uri);
