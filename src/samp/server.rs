@@ -623,6 +623,11 @@ impl<I: RingId> Server<I> {
         if mf == 0 {
             return self.reply(&req, 483, "Too Many Hops");
         }
+        // our Via would make one more than a SIP parser here accepts: the next hop could not
+        // even read the request (a loop that Max-Forwards has not stopped yet), so answer now
+        if req.headers.vias.len() >= crate::sip::Limits::default().max_vias {
+            return self.reply(&req, 483, "Too Many Hops");
+        }
         req.headers.max_forwards = Some(mf - 1);
         let branch = self.branch_for(&req);
         let me = self.addr();
@@ -943,6 +948,7 @@ impl<I: RingId> Machine for Server<I> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chord::NodeId;
 
     #[test]
     fn hex8_and_hash_addr_match_their_formatted_forms() {
@@ -956,6 +962,81 @@ mod tests {
             let mut h2 = Sha1::new();
             h2.update(addr.0.to_string().as_bytes());
             assert_eq!(h1.finalize(), h2.finalize());
+        }
+    }
+
+    /// Found by the `samp_roles` fuzz target: a request looping between servers gained a Via at
+    /// every hop and was forwarded with 33, which no server's parser accepts, so it vanished
+    /// instead of being answered. The server now answers 483 rather than add a 33rd Via.
+    #[test]
+    fn a_request_is_never_forwarded_with_more_vias_than_a_parser_accepts() {
+        let me = TransportAddr("10.0.0.1:5060".parse().unwrap());
+        let node = Node::with_state(
+            Peer {
+                id: NodeId::sha1_of(b"10.0.0.1:5060"),
+                addr: me,
+            },
+            chord::Config::default(),
+            None,
+            &[],
+            Time::ZERO,
+        );
+        let mut s = Server::with_node(node, ServerConfig::default());
+        let mn = SipUri::parse("sip:mn@home.example").unwrap();
+        let mut contact = SipUri::new("10.1.0.10");
+        contact.port = Some(5060);
+        let register = Request::new(Method::Register, SipUri::new("home.example"))
+            .with_via(Via::udp("10.1.0.10", Some(5060), "z9hG4bKr"))
+            .with_from(NameAddr::new(mn.clone()))
+            .with_to(NameAddr::new(mn.clone()))
+            .with_call_id("r")
+            .with_cseq(1)
+            .with_contact(Contact::Addrs(alloc::vec![NameAddr::new(contact)]));
+        let from = TransportAddr("10.1.0.10:5060".parse().unwrap());
+        s.handle(
+            Time::ZERO,
+            Input::Sip {
+                from,
+                msg: Message::Request(register),
+            },
+        )
+        .unwrap();
+        while s.poll().is_some() {}
+        let limit = crate::sip::Limits::default().max_vias;
+        for (vias, forwarded) in [(limit - 1, true), (limit, false)] {
+            let mut invite = Request::new(Method::Invite, mn.clone())
+                .with_from(NameAddr::new(SipUri::parse("sip:cn@x.example").unwrap()))
+                .with_to(NameAddr::new(mn.clone()))
+                .with_call_id("i")
+                .with_cseq(1)
+                .with_max_forwards(70);
+            for k in 0..vias {
+                invite = invite.with_via(Via::udp("10.2.0.5", Some(5060), &format!("z9hG4bK{k}")));
+            }
+            let peer = TransportAddr("10.2.0.5:5060".parse().unwrap());
+            s.handle(
+                Time::ZERO,
+                Input::Sip {
+                    from: peer,
+                    msg: Message::Request(invite),
+                },
+            )
+            .unwrap();
+            let mut out = alloc::vec::Vec::new();
+            while let Some(o) = s.poll() {
+                if let Output::Sip { msg, .. } = o {
+                    out.push(msg);
+                }
+            }
+            match &out[..] {
+                [Message::Request(r)] if forwarded => {
+                    assert_eq!(r.headers.vias.len(), limit);
+                    let bytes = crate::sip::encode(&out[0]);
+                    assert_eq!(crate::sip::parse(&bytes).as_ref(), Ok(&out[0]));
+                }
+                [Message::Response(r)] if !forwarded => assert_eq!(r.code, 483),
+                other => panic!("{vias} Vias: {other:?}"),
+            }
         }
     }
 }
