@@ -664,6 +664,9 @@ fn trace() -> bool {
     std::env::var_os("SAMP_TRACE").is_some()
 }
 
+/// The registration lifetime the MN asks for (`MobileConfig::default().expires`).
+const MOBILE_EXPIRES: u32 = 3_600;
+
 const CN_ADDR: &str = "10.2.0.5:5060";
 
 fn coa(k: u8) -> TransportAddr {
@@ -685,6 +688,8 @@ struct RolesWorld {
     flights: Vec<(TransportAddr, TransportAddr, Vec<u8>)>,
     obs: Observer,
     next_call: u64,
+    /// When the MN last registered with its home.
+    home_at: Option<Time>,
 }
 
 impl RolesWorld {
@@ -750,6 +755,13 @@ impl RolesWorld {
                         eprintln!("{} MN: {e:?}", self.now);
                     }
                     let at = self.mn.coa();
+                    if let mobile::Event::Registered {
+                        how: mobile::Registration::Home,
+                        ..
+                    } = e
+                    {
+                        self.home_at = Some(self.now);
+                    }
                     self.obs.mn_event(&e, at);
                 }
             }
@@ -859,7 +871,10 @@ pub fn samp_roles(data: &[u8]) {
         ..CorrespondentConfig::default()
     };
     let now = Time::ZERO;
-    let cn_anchor = server_addr(usize::from(flags >> 5) % n);
+    let cn_anchor = server_addr(usize::from((flags >> 5) & 3) % n);
+    // no loss, no duplicate, and time passes only once nothing is in flight (no message is late)
+    let reliable = flags & 0x80 != 0;
+    let hr = flags & 0x08 == 0;
     let mut w = RolesWorld {
         now,
         servers: ring(n, &config, now),
@@ -867,7 +882,7 @@ pub fn samp_roles(data: &[u8]) {
         mn: MobileNode::new(
             mn_uri(),
             MobileConfig {
-                hr: flags & 0x08 == 0,
+                hr,
                 ..MobileConfig::default()
             },
         ),
@@ -882,6 +897,7 @@ pub fn samp_roles(data: &[u8]) {
         flights: Vec::new(),
         obs: Observer::default(),
         next_call: 0,
+        home_at: None,
     };
     let mut steps = 0;
     while !u.is_empty() && steps < 400 {
@@ -891,6 +907,8 @@ pub fn samp_roles(data: &[u8]) {
         match op % 16 {
             // an op on the network while nothing is in flight does nothing
             0..=6 if quiet_net => {}
+            // nor do a loss or a duplicate in reliable mode, nor time while messages fly
+            5 | 6 | 7 | 8 if reliable && !quiet_net => {}
             // the network: deliver in any order (mostly the oldest), lose, duplicate
             0..=3 if !w.flights.is_empty() => {
                 let i = if op & 0x80 == 0 {
@@ -956,8 +974,15 @@ pub fn samp_roles(data: &[u8]) {
                 };
                 let call = CallId(w.next_call);
                 w.next_call += 1;
+                // registered here, idle, not about to expire, and a call the CN can take
+                let fresh = w.home_at.is_some_and(|t| {
+                    w.now + w.corr_config.call_timeout + Duration::from_secs(1)
+                        < t + Duration::from_secs(u64::from(w.config.max_expires))
+                });
                 let here = matches!(w.obs.registered, Some((c, _)) if Some(c) == w.mn.coa())
-                    && w.mn.is_idle();
+                    && w.mn.is_idle()
+                    && fresh
+                    && w.cn.calls_in_progress() < w.corr_config.max_calls;
                 w.obs.placed(call, here && callee == mn_uri());
                 let now = w.now;
                 let _ =
@@ -984,8 +1009,11 @@ pub fn samp_roles(data: &[u8]) {
             }
             _ => {
                 // time passes a lot: calls and registrations time out
-                w.now = w.now + Duration::from_millis(u64::from(byte(&mut u)) * 50);
-                w.timers();
+                let d = Duration::from_millis(u64::from(byte(&mut u)) * 50);
+                if !reliable || quiet_net {
+                    w.now = w.now + d;
+                    w.timers();
+                }
             }
         }
         w.check(false);
@@ -1012,6 +1040,34 @@ pub fn samp_roles(data: &[u8]) {
         w.check(false);
     }
     w.check(true);
+    if reliable {
+        assert!(
+            invariants::call_connects_when_registered(&w.obs, true),
+            "{} violated: {:?}",
+            Invariant::CallConnectsWhenRegistered.name(),
+            w.obs.calls
+        );
+        let fresh = w.home_at.is_some_and(|t| {
+            w.now < t + Duration::from_secs(u64::from(w.config.max_expires.min(MOBILE_EXPIRES)))
+        });
+        let servers: Vec<Server<NodeId>> = w.servers.values().cloned().collect();
+        let aor = ip2p::samp::Aor::of(&mn_uri());
+        assert!(
+            !fresh
+                || invariants::bindings_consistent(
+                    &w.obs,
+                    w.mn.is_idle(),
+                    w.mn.coa(),
+                    &aor,
+                    hr,
+                    &servers,
+                    w.now
+                ),
+            "{} violated: registered {:?}",
+            Invariant::BindingsConsistent.name(),
+            w.obs.registered
+        );
+    }
     // past every expiry no server holds a binding
     w.flights.clear();
     w.now = w.now + Duration::from_secs(u64::from(bindings_limit(&w.config)) + 10);
@@ -1196,7 +1252,16 @@ pub fn roles_seeds() -> Vec<(String, Vec<u8>)> {
         reorder.extend_from_slice(&[0x80, 255]);
     }
 
+    // the same two in reliable mode (CallConnectsWhenRegistered and BindingsConsistent are
+    // checked at the end), the second in redirect mode without HR
+    let mut reliable = basic.clone();
+    reliable[0] |= 0x80;
+    let mut reliable_moves = moves.clone();
+    reliable_moves[0] |= 0x80 | 0x04 | 0x08;
+
     vec![
+        ("reliable-register-call-hangup".into(), reliable),
+        ("reliable-rr-no-hr-moves".into(), reliable_moves),
         ("register-call-hangup".into(), basic),
         ("move-stale-cache-loss".into(), moves),
         ("redirect-no-hr-no-ttc".into(), rr),
