@@ -812,6 +812,19 @@ impl RolesWorld {
             .min()
     }
 
+    /// Let `d` pass and run the timers; `on_time`: stop at the first deadline on the way (so
+    /// no timer fires late and what it sends flies before more time passes).
+    fn advance(&mut self, d: Duration, on_time: bool) {
+        let mut to = self.now + d;
+        if on_time {
+            if let Some(t) = self.deadline() {
+                to = to.min(t.max(self.now));
+            }
+        }
+        self.now = to;
+        self.timers();
+    }
+
     fn timers(&mut self) {
         let now = self.now;
         for s in self.servers.values_mut() {
@@ -941,8 +954,8 @@ pub fn samp_roles(data: &[u8]) {
             }
             // time passes a little (within or beyond δ), or to the next deadline
             7 => {
-                w.now = w.now + Duration::from_millis(u64::from(op / 16) * 10 + 1);
-                w.timers();
+                let d = Duration::from_millis(u64::from(op / 16) * 10 + 1);
+                w.advance(d, reliable);
             }
             8 => {
                 if let Some(t) = w.deadline() {
@@ -1011,8 +1024,7 @@ pub fn samp_roles(data: &[u8]) {
                 // time passes a lot: calls and registrations time out
                 let d = Duration::from_millis(u64::from(byte(&mut u)) * 50);
                 if !reliable || quiet_net {
-                    w.now = w.now + d;
-                    w.timers();
+                    w.advance(d, reliable);
                 }
             }
         }
