@@ -267,7 +267,6 @@ pub enum ServerError {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Discovery {
     coa: TransportAddr,
-    call_id: String,
     expires: u32,
 }
 
@@ -285,7 +284,9 @@ pub struct Server<I: RingId> {
     anchor: Bindings<Aor, TransportAddr>,
     home: Bindings<Aor, TransportAddr>,
     cache: Bindings<Aor, TransportAddr>,
-    discoveries: Bindings<Aor, Discovery>,
+    /// Keyed by AOR and the discovery's Call-ID: an older discovery of the same MN arriving
+    /// late (reordered) must not replace the one its ACK will confirm.
+    discoveries: Bindings<(Aor, String), Discovery>,
     waiting: BTreeMap<OpId, Waiting>,
     next_op: u64,
     out: VecDeque<Output<I>>,
@@ -428,14 +429,11 @@ impl<I: RingId> Server<I> {
             .and_then(|c| uri_addr(&c.uri))
             .unwrap_or(from);
         let expires = self.granted(req, first_contact(req));
-        let d = Discovery {
-            coa,
-            call_id: req.headers.call_id.clone().unwrap_or_default(),
-            expires,
-        };
+        let d = Discovery { coa, expires };
+        let call_id = req.headers.call_id.clone().unwrap_or_default();
         if self
             .discoveries
-            .bind(now, aor, d, self.config.discovery_hold)
+            .bind(now, (aor, call_id), d, self.config.discovery_hold)
             .is_err()
         {
             return self.reply(req, 503, "Service Unavailable");
@@ -452,17 +450,20 @@ impl<I: RingId> Server<I> {
         let Some(aor) = req.headers.from.as_ref().map(|f| Aor::of(&f.uri)) else {
             return false;
         };
-        match self.discoveries.get(now, &aor) {
-            Some(d) => req.headers.call_id.as_deref() == Some(d.call_id.as_str()),
-            None => false,
-        }
+        let call_id = req.headers.call_id.clone().unwrap_or_default();
+        self.discoveries.get(now, &(aor, call_id)).is_some()
     }
 
     fn on_discovery_ack(&mut self, now: Time, req: &Request) {
         let Some(aor) = req.headers.from.as_ref().map(|f| Aor::of(&f.uri)) else {
             return;
         };
-        let Some(d) = self.discoveries.unbind(&aor).map(|b| b.value) else {
+        let call_id = req.headers.call_id.clone().unwrap_or_default();
+        let Some(d) = self
+            .discoveries
+            .unbind(&(aor.clone(), call_id))
+            .map(|b| b.value)
+        else {
             return;
         };
         let life = Duration::from_secs(u64::from(d.expires.max(1)));
@@ -1038,5 +1039,60 @@ mod tests {
                 other => panic!("{vias} Vias: {other:?}"),
             }
         }
+    }
+
+    /// Found by the `samp_roles` fuzz target: the MN moved twice quickly and its first discovery
+    /// REGISTER reached a server after the second one; it replaced the second, so the ACK that
+    /// confirmed the second (another Call-ID) was taken for an ordinary request and the server
+    /// never became the anchor, while the MN registered through it.
+    #[test]
+    fn a_late_older_discovery_does_not_replace_the_one_being_confirmed() {
+        let me = TransportAddr("10.0.0.1:5060".parse().unwrap());
+        let node = Node::with_state(
+            Peer {
+                id: NodeId::sha1_of(b"10.0.0.1:5060"),
+                addr: me,
+            },
+            chord::Config::default(),
+            None,
+            &[],
+            Time::ZERO,
+        );
+        let mut s = Server::with_node(node, ServerConfig::default());
+        let mn = SipUri::parse("sip:mn@home.example").unwrap();
+        let discovery = |call_id: &str, host: &str, method: Method| {
+            let mut c = SipUri::new(host);
+            c.port = Some(5060);
+            let mut r = Request::new(method, SipUri::new(MCAST_HOST))
+                .with_via(Via::udp(host, Some(5060), &format!("z9hG4bK{call_id}")))
+                .with_from(NameAddr::new(mn.clone()))
+                .with_to(NameAddr::new(mn.clone()))
+                .with_call_id(call_id)
+                .with_cseq(1)
+                .with_max_forwards(70);
+            if r.method == Method::Register {
+                r = r.with_contact(Contact::Addrs(alloc::vec![NameAddr::new(c)]));
+            }
+            r
+        };
+        let (old, new) = ("10.1.0.10", "10.1.0.11");
+        for (call_id, host, method) in [
+            ("d2", new, Method::Register),
+            ("d1", old, Method::Register),
+            ("d2", new, Method::Ack),
+        ] {
+            let from = TransportAddr(format!("{host}:5060").parse().unwrap());
+            let msg = Message::Request(discovery(call_id, host, method));
+            s.handle(Time::ZERO, Input::Sip { from, msg }).unwrap();
+        }
+        let anchored: alloc::vec::Vec<_> = core::iter::from_fn(|| s.poll())
+            .filter_map(|o| match o {
+                Output::Event(Event::Anchored { coa, .. }) => Some(coa),
+                _ => None,
+            })
+            .collect();
+        let new_coa = TransportAddr("10.1.0.11:5060".parse().unwrap());
+        assert_eq!(anchored, [new_coa]);
+        assert_eq!(s.anchor_binding(Time::ZERO, &Aor::of(&mn)), Some(new_coa));
     }
 }
