@@ -921,7 +921,7 @@ pub fn samp_roles(data: &[u8]) {
             // an op on the network while nothing is in flight does nothing
             0..=6 if quiet_net => {}
             // nor do a loss or a duplicate in reliable mode, nor time while messages fly
-            5 | 6 | 7 | 8 if reliable && !quiet_net => {}
+            5..=8 if reliable && !quiet_net => {}
             // the network: deliver in any order (mostly the oldest), lose, duplicate
             0..=3 if !w.flights.is_empty() => {
                 let i = if op & 0x80 == 0 {
