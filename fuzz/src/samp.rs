@@ -995,7 +995,13 @@ pub fn samp_roles(data: &[u8]) {
                 let here = matches!(w.obs.registered, Some((c, _)) if Some(c) == w.mn.coa())
                     && w.mn.is_idle()
                     && fresh
-                    && w.cn.calls_in_progress() < w.corr_config.max_calls;
+                    && w.cn.calls_in_progress() < w.corr_config.max_calls
+                    // a stale TTC phase II entry sends the call to the old address, and only a
+                    // phase I miss falls back (spec/fuzzing.md, finding 4)
+                    && w.servers.values().all(|s| {
+                        let c = s.cached(w.now, &ip2p::samp::Aor::of(&mn_uri()));
+                        c.is_none() || c == w.mn.coa()
+                    });
                 w.obs.placed(call, here && callee == mn_uri());
                 let now = w.now;
                 let _ =
