@@ -108,6 +108,16 @@ fn sip_wire_corpus() {
 }
 
 #[test]
+fn samp_server_corpus() {
+    replay("samp_server", fuzz_lib::samp_targets::samp_server);
+}
+
+#[test]
+fn samp_roles_corpus() {
+    replay("samp_roles", fuzz_lib::samp_targets::samp_roles);
+}
+
+#[test]
 fn relay_wire_corpus() {
     replay("relay_wire", fuzz_lib::relay_targets::relay_wire);
 }
@@ -169,6 +179,12 @@ fn seeds_pass() {
     for (_, s) in fuzz_lib::sip_targets::wire_seeds() {
         fuzz_lib::sip_targets::sip_wire(&s);
     }
+    for (_, s) in fuzz_lib::samp_targets::server_seeds() {
+        fuzz_lib::samp_targets::samp_server(&s);
+    }
+    for (_, s) in fuzz_lib::samp_targets::roles_seeds() {
+        fuzz_lib::samp_targets::samp_roles(&s);
+    }
     for (_, s) in fuzz_lib::relay_targets::wire_seeds() {
         fuzz_lib::relay_targets::relay_wire(&s);
     }
@@ -224,6 +240,8 @@ fn seeds_are_current() {
         ("broker_pair", fuzz_lib::ip2p_targets::broker_seeds()),
         ("broker_wire", fuzz_lib::broker_targets::wire_seeds()),
         ("sip_wire", fuzz_lib::sip_targets::wire_seeds()),
+        ("samp_server", fuzz_lib::samp_targets::server_seeds()),
+        ("samp_roles", fuzz_lib::samp_targets::roles_seeds()),
         ("relay_wire", fuzz_lib::relay_targets::wire_seeds()),
         ("relay_roles", fuzz_lib::relay_targets::roles_seeds()),
         ("stunt_wire", fuzz_lib::stunt_targets::wire_seeds()),

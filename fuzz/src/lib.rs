@@ -29,6 +29,8 @@ pub mod broker_targets;
 pub mod ip2p_targets;
 #[path = "relay.rs"]
 pub mod relay_targets;
+#[path = "samp.rs"]
+pub mod samp_targets;
 #[path = "sip.rs"]
 pub mod sip_targets;
 #[path = "sms_at.rs"]

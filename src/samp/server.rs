@@ -283,7 +283,6 @@ pub enum ServerError {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Discovery {
     coa: TransportAddr,
-    call_id: String,
     expires: u32,
 }
 
@@ -301,7 +300,9 @@ pub struct Server<I: RingId> {
     anchor: Bindings<Aor, TransportAddr>,
     home: Bindings<Aor, TransportAddr>,
     cache: Bindings<Aor, TransportAddr>,
-    discoveries: Bindings<Aor, Discovery>,
+    /// Keyed by AOR and the discovery's Call-ID: an older discovery of the same MN arriving
+    /// late (reordered) must not replace the one its ACK will confirm.
+    discoveries: Bindings<(Aor, String), Discovery>,
     waiting: BTreeMap<OpId, Waiting>,
     next_op: u64,
     out: VecDeque<Output<I>>,
@@ -481,14 +482,11 @@ impl<I: RingId> Server<I> {
             .and_then(|c| uri_addr(&c.uri))
             .unwrap_or(from);
         let expires = self.granted(req, first_contact(req));
-        let d = Discovery {
-            coa,
-            call_id: req.headers.call_id.clone().unwrap_or_default(),
-            expires,
-        };
+        let d = Discovery { coa, expires };
+        let call_id = req.headers.call_id.clone().unwrap_or_default();
         if self
             .discoveries
-            .bind(now, aor, d, self.config.discovery_hold)
+            .bind(now, (aor, call_id), d, self.config.discovery_hold)
             .is_err()
         {
             return self.reply(req, 503, "Service Unavailable");
@@ -505,17 +503,20 @@ impl<I: RingId> Server<I> {
         let Some(aor) = req.headers.from.as_ref().map(|f| Aor::of(&f.uri)) else {
             return false;
         };
-        match self.discoveries.get(now, &aor) {
-            Some(d) => req.headers.call_id.as_deref() == Some(d.call_id.as_str()),
-            None => false,
-        }
+        let call_id = req.headers.call_id.clone().unwrap_or_default();
+        self.discoveries.get(now, &(aor, call_id)).is_some()
     }
 
     fn on_discovery_ack(&mut self, now: Time, req: &Request) {
         let Some(aor) = req.headers.from.as_ref().map(|f| Aor::of(&f.uri)) else {
             return;
         };
-        let Some(d) = self.discoveries.unbind(&aor).map(|b| b.value) else {
+        let call_id = req.headers.call_id.clone().unwrap_or_default();
+        let Some(d) = self
+            .discoveries
+            .unbind(&(aor.clone(), call_id))
+            .map(|b| b.value)
+        else {
             return;
         };
         let life = Duration::from_secs(u64::from(d.expires.max(1)));
@@ -724,6 +725,11 @@ impl<I: RingId> Server<I> {
         }
         let mf = req.headers.max_forwards.unwrap_or(70);
         if mf == 0 {
+            return self.reply(&req, 483, "Too Many Hops");
+        }
+        // our Via would make one more than a SIP parser here accepts: the next hop could not
+        // even read the request (a loop that Max-Forwards has not stopped yet), so answer now
+        if req.headers.vias.len() >= crate::sip::Limits::default().max_vias {
             return self.reply(&req, 483, "Too Many Hops");
         }
         req.headers.max_forwards = Some(mf - 1);
@@ -1161,6 +1167,7 @@ impl<I: RingId> Machine for Server<I> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chord::NodeId;
 
     #[test]
     fn parse_ip_fast_path_agrees_with_the_standard_parser() {
@@ -1241,5 +1248,135 @@ mod tests {
             };
             assert_eq!(ip_host(ip), want);
         }
+    }
+
+    /// Found by the `samp_roles` fuzz target: a request looping between servers gained a Via at
+    /// every hop and was forwarded with 33, which no server's parser accepts, so it vanished
+    /// instead of being answered. The server now answers 483 rather than add a 33rd Via.
+    #[test]
+    fn a_request_is_never_forwarded_with_more_vias_than_a_parser_accepts() {
+        let me = TransportAddr("10.0.0.1:5060".parse().unwrap());
+        let node = Node::with_state(
+            Peer {
+                id: NodeId::sha1_of(b"10.0.0.1:5060"),
+                addr: me,
+            },
+            chord::Config::default(),
+            None,
+            &[],
+            Time::ZERO,
+        );
+        let mut s = Server::with_node(node, ServerConfig::default());
+        let mn = SipUri::parse("sip:mn@home.example").unwrap();
+        let mut contact = SipUri::new("10.1.0.10");
+        contact.port = Some(5060);
+        let register = Request::new(Method::Register, SipUri::new("home.example"))
+            .with_via(Via::udp("10.1.0.10", Some(5060), "z9hG4bKr"))
+            .with_from(NameAddr::new(mn.clone()))
+            .with_to(NameAddr::new(mn.clone()))
+            .with_call_id("r")
+            .with_cseq(1)
+            .with_contact(Contact::Addrs(alloc::vec![NameAddr::new(contact)]));
+        let from = TransportAddr("10.1.0.10:5060".parse().unwrap());
+        s.handle(
+            Time::ZERO,
+            Input::Sip {
+                from,
+                msg: Message::Request(register),
+            },
+        )
+        .unwrap();
+        while s.poll().is_some() {}
+        let limit = crate::sip::Limits::default().max_vias;
+        for (vias, forwarded) in [(limit - 1, true), (limit, false)] {
+            let mut invite = Request::new(Method::Invite, mn.clone())
+                .with_from(NameAddr::new(SipUri::parse("sip:cn@x.example").unwrap()))
+                .with_to(NameAddr::new(mn.clone()))
+                .with_call_id("i")
+                .with_cseq(1)
+                .with_max_forwards(70);
+            for k in 0..vias {
+                invite = invite.with_via(Via::udp("10.2.0.5", Some(5060), &format!("z9hG4bK{k}")));
+            }
+            let peer = TransportAddr("10.2.0.5:5060".parse().unwrap());
+            s.handle(
+                Time::ZERO,
+                Input::Sip {
+                    from: peer,
+                    msg: Message::Request(invite),
+                },
+            )
+            .unwrap();
+            let mut out = alloc::vec::Vec::new();
+            while let Some(o) = s.poll() {
+                if let Output::Sip { msg, .. } = o {
+                    out.push(msg);
+                }
+            }
+            match &out[..] {
+                [Message::Request(r)] if forwarded => {
+                    assert_eq!(r.headers.vias.len(), limit);
+                    let bytes = crate::sip::encode(&out[0]);
+                    assert_eq!(crate::sip::parse(&bytes).as_ref(), Ok(&out[0]));
+                }
+                [Message::Response(r)] if !forwarded => assert_eq!(r.code, 483),
+                other => panic!("{vias} Vias: {other:?}"),
+            }
+        }
+    }
+
+    /// Found by the `samp_roles` fuzz target: the MN moved twice quickly and its first discovery
+    /// REGISTER reached a server after the second one; it replaced the second, so the ACK that
+    /// confirmed the second (another Call-ID) was taken for an ordinary request and the server
+    /// never became the anchor, while the MN registered through it.
+    #[test]
+    fn a_late_older_discovery_does_not_replace_the_one_being_confirmed() {
+        let me = TransportAddr("10.0.0.1:5060".parse().unwrap());
+        let node = Node::with_state(
+            Peer {
+                id: NodeId::sha1_of(b"10.0.0.1:5060"),
+                addr: me,
+            },
+            chord::Config::default(),
+            None,
+            &[],
+            Time::ZERO,
+        );
+        let mut s = Server::with_node(node, ServerConfig::default());
+        let mn = SipUri::parse("sip:mn@home.example").unwrap();
+        let discovery = |call_id: &str, host: &str, method: Method| {
+            let mut c = SipUri::new(host);
+            c.port = Some(5060);
+            let mut r = Request::new(method, SipUri::new(MCAST_HOST))
+                .with_via(Via::udp(host, Some(5060), &format!("z9hG4bK{call_id}")))
+                .with_from(NameAddr::new(mn.clone()))
+                .with_to(NameAddr::new(mn.clone()))
+                .with_call_id(call_id)
+                .with_cseq(1)
+                .with_max_forwards(70);
+            if r.method == Method::Register {
+                r = r.with_contact(Contact::Addrs(alloc::vec![NameAddr::new(c)]));
+            }
+            r
+        };
+        let (old, new) = ("10.1.0.10", "10.1.0.11");
+        for (call_id, host, method) in [
+            ("d2", new, Method::Register),
+            ("d1", old, Method::Register),
+            ("d2", new, Method::Ack),
+        ] {
+            let from = TransportAddr(format!("{host}:5060").parse().unwrap());
+            let msg = Message::Request(discovery(call_id, host, method));
+            s.handle(Time::ZERO, Input::Sip { from, msg }).unwrap();
+        }
+        let anchored: alloc::vec::Vec<_> = core::iter::from_fn(|| s.poll())
+            .filter_map(|o| match o {
+                Output::Event(Event::Anchored { coa, .. }) => Some(coa),
+                _ => None,
+            })
+            .collect();
+        let new_coa = TransportAddr("10.1.0.11:5060".parse().unwrap());
+        assert_eq!(anchored, [new_coa]);
+        assert_eq!(s.anchor_binding(Time::ZERO, &Aor::of(&mn)), Some(new_coa));
     }
 }
