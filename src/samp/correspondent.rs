@@ -419,7 +419,9 @@ impl Machine for Correspondent {
             let Some(mut p) = self.calls.remove(&call) else {
                 continue;
             };
-            if p.path == Path::Direct {
+            if p.path == Path::Direct || !p.bypass {
+                // phase I unanswered, or phase II: the anchor may have sent it to an address
+                // from its cache that nobody holds now; once more, past every cache
                 self.fall_back(now, call, &mut p);
                 self.calls.insert(call, p);
             } else {

@@ -181,7 +181,7 @@ pub fn every_call_ends(obs: &Observer, quiet: bool) -> bool {
 /// [`Invariant::BindingsExpire`]: every binding of `server` expires within `max_secs` of `now`.
 pub fn bindings_expire<I: RingId>(server: &Server<I>, now: Time, max_secs: u32) -> bool {
     let limit = now + core::time::Duration::from_secs(u64::from(max_secs));
-    server.bindings().all(|(_, b)| b.expires <= limit)
+    server.bindings().all(|(_, expires)| expires <= limit)
 }
 
 /// [`Invariant::CallConnectsWhenRegistered`], once `quiet`.

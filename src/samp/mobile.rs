@@ -144,15 +144,17 @@ enum Phase {
         until: Time,
         call_id: String,
     },
-    /// HR: waiting for the anchor's answer.
+    /// HR: waiting for the anchor's answer to the REGISTER with this CSeq.
     Local {
         sent: Time,
         call_id: String,
+        cseq: u32,
     },
-    /// Waiting for the home registration's answer.
+    /// Waiting for the home registration's answer (the REGISTER with this CSeq).
     Home {
         until: Time,
         call_id: String,
+        cseq: u32,
     },
 }
 
@@ -177,6 +179,7 @@ pub struct MobileNode {
     cseq: u32,
     calls: Vec<Call>,
     registered_home: bool,
+    reg_call_id: Option<String>,
     out: VecDeque<Output>,
 }
 
@@ -199,6 +202,7 @@ impl MobileNode {
             cseq: 0,
             calls: Vec::new(),
             registered_home: false,
+            reg_call_id: None,
             out: VecDeque::new(),
         }
     }
@@ -223,12 +227,16 @@ impl MobileNode {
         self.random = random;
         match self.anchor {
             Some(anchor) if self.config.hr => {
-                let call_id = self.call_id("hr");
+                let call_id = self.reg_call_id();
                 let mut uri = SipUri::new(ip_host(anchor.0.ip()));
                 uri.port = Some(anchor.0.port());
                 let req = self.register(uri, coa, &call_id);
                 self.send(anchor, req);
-                self.phase = Phase::Local { sent: now, call_id };
+                self.phase = Phase::Local {
+                    sent: now,
+                    call_id,
+                    cseq: self.cseq,
+                };
             }
             _ => self.discover(now),
         }
@@ -252,7 +260,7 @@ impl MobileNode {
         if Some(old) == new {
             return;
         }
-        let call_id = self.call_id("bye-anchor");
+        let call_id = self.reg_call_id();
         let mut uri = SipUri::new(ip_host(old.0.ip()));
         uri.port = Some(old.0.port());
         let mut req = self.register(uri, coa, &call_id);
@@ -309,7 +317,7 @@ impl MobileNode {
             return;
         }
         // home registration through the anchor
-        let call_id = self.call_id("home");
+        let call_id = self.reg_call_id();
         let home = SipUri::new(&self.aor.host);
         let contact = if self.config.hr { anchor } else { coa };
         let req = self.register(home, contact, &call_id);
@@ -317,11 +325,13 @@ impl MobileNode {
         self.phase = Phase::Home {
             until: now + self.config.register_timeout,
             call_id,
+            cseq: self.cseq,
         };
     }
 
     fn on_response(&mut self, now: Time, from: TransportAddr, resp: Response) {
         let call_id = resp.headers.call_id.as_deref().unwrap_or("");
+        let resp_cseq = resp.headers.cseq.as_ref().map(|c| c.seq);
         match &self.phase {
             Phase::Discovering {
                 sent, call_id: c, ..
@@ -334,7 +344,11 @@ impl MobileNode {
                     });
                 }
             }
-            Phase::Local { sent, call_id: c } if *c == call_id && resp.code >= 200 => {
+            Phase::Local {
+                sent,
+                call_id: c,
+                cseq,
+            } if *c == call_id && resp_cseq == Some(*cseq) && resp.code >= 200 => {
                 let rt = now.saturating_since(*sent);
                 let ok = resp.code < 300;
                 let decision = after_move(ok.then_some(rt), self.config.delta);
@@ -350,7 +364,9 @@ impl MobileNode {
                     _ => self.reanchor(now),
                 }
             }
-            Phase::Home { call_id: c, .. } if *c == call_id && resp.code >= 200 => {
+            Phase::Home {
+                call_id: c, cseq, ..
+            } if *c == call_id && resp_cseq == Some(*cseq) && resp.code >= 200 => {
                 self.phase = Phase::Idle;
                 match (resp.code, self.anchor, self.coa) {
                     (200..=299, Some(anchor), Some(coa)) => {
@@ -483,6 +499,16 @@ impl MobileNode {
     fn via(&self, coa: TransportAddr) -> Via {
         let branch = format!("z9hG4bKmn{:x}{}", self.random & 0xffff_ffff, self.cseq);
         Via::udp(ip_host(coa.0.ip()), Some(coa.0.port()), branch)
+    }
+
+    /// The one Call-ID of all our registrations (discovery aside), so that a registrar can
+    /// tell a late REGISTER from a newer one by its CSeq (RFC 3261 §10.2, §10.3 step 7). Made
+    /// from the first draw, kept for the MN's life.
+    fn reg_call_id(&mut self) -> String {
+        if self.reg_call_id.is_none() {
+            self.reg_call_id = Some(format!("reg-{:x}@{}", self.random, self.aor.host));
+        }
+        self.reg_call_id.clone().unwrap_or_default()
     }
 
     fn call_id(&self, what: &str) -> String {

@@ -29,13 +29,14 @@ use core::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use core::time::Duration;
 use sha1::{Digest, Sha1};
 
-use super::bindings::{Binding, Bindings, WhenFull};
+use super::bindings::{Bindings, WhenFull};
 use crate::chord::{self, Node, OpId, Peer, RingId};
 use crate::machine::Machine;
 use crate::sip::{Contact, Message, Method, NameAddr, Request, Response, SipUri, Via};
 use crate::time::Time;
 use crate::TransportAddr;
 use alloc::collections::VecDeque;
+use alloc::vec::Vec;
 
 /// The host name of the SIP multicast group (RFC 3261 §10.2.6): a REGISTER to it is anchor
 /// discovery.
@@ -280,6 +281,43 @@ pub enum ServerError {
     Chord(#[from] chord::Error),
 }
 
+/// A registration as bound: the address, and which REGISTER put it there, so that a late copy
+/// of an older REGISTER cannot undo a newer one (RFC 3261 §10.3 step 7: same Call-ID, CSeq not
+/// above the bound one). The Call-ID is kept as a 64-bit FNV-1a hash (a collision can only make
+/// the sender's own REGISTER look old).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Bound {
+    addr: TransportAddr,
+    call: u64,
+    cseq: u32,
+}
+
+impl Bound {
+    fn new(addr: TransportAddr, req: &Request) -> Bound {
+        Bound {
+            addr,
+            call: fnv1a(req.headers.call_id.as_deref().unwrap_or("").as_bytes()),
+            cseq: req.headers.cseq.as_ref().map_or(0, |c| c.seq),
+        }
+    }
+
+    /// Sent before (or is) what bound `current`: same Call-ID, CSeq not above.
+    fn older_than(&self, current: Option<&Bound>) -> bool {
+        current.is_some_and(|b| b.call == self.call && self.cseq <= b.cseq)
+    }
+}
+
+const OUT_OF_ORDER: (u16, &str) = (500, "Server Internal Error");
+/// A placeholder address where only the REGISTER's order matters.
+const NOWHERE: TransportAddr =
+    TransportAddr(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)));
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Discovery {
     coa: TransportAddr,
@@ -297,8 +335,8 @@ struct Waiting {
 pub struct Server<I: RingId> {
     config: ServerConfig,
     node: Node<I, TransportAddr>,
-    anchor: Bindings<Aor, TransportAddr>,
-    home: Bindings<Aor, TransportAddr>,
+    anchor: Bindings<Aor, Bound>,
+    home: Bindings<Aor, Bound>,
     cache: Bindings<Aor, TransportAddr>,
     /// Keyed by AOR and the discovery's Call-ID: an older discovery of the same MN arriving
     /// late (reordered) must not replace the one its ACK will confirm.
@@ -345,12 +383,12 @@ impl<I: RingId> Server<I> {
 
     /// The MN's care-of address if this server is its anchor.
     pub fn anchor_binding(&self, now: Time, aor: &Aor) -> Option<TransportAddr> {
-        self.anchor.get(now, aor).copied()
+        self.anchor.get(now, aor).map(|b| b.addr)
     }
 
     /// Where the AOR's requests go if this server is its home.
     pub fn home_binding(&self, now: Time, aor: &Aor) -> Option<TransportAddr> {
-        self.home.get(now, aor).copied()
+        self.home.get(now, aor).map(|b| b.addr)
     }
 
     /// The TTC phase II entry for the AOR.
@@ -382,12 +420,13 @@ impl<I: RingId> Server<I> {
         .min()
     }
 
-    /// Every binding held, with its expiry: `(anchor, home, cache)` tables in turn.
-    pub fn bindings(&self) -> impl Iterator<Item = (&Aor, &Binding<TransportAddr>)> {
+    /// Every binding held, with when it expires: the anchor, home and cache tables in turn.
+    pub fn bindings(&self) -> impl Iterator<Item = (&Aor, Time)> {
         self.anchor
             .iter()
-            .chain(self.home.iter())
-            .chain(self.cache.iter())
+            .map(|(a, b)| (a, b.expires))
+            .chain(self.home.iter().map(|(a, b)| (a, b.expires)))
+            .chain(self.cache.iter().map(|(a, b)| (a, b.expires)))
     }
 
     /// Requests waiting for a lookup.
@@ -425,7 +464,15 @@ impl<I: RingId> Server<I> {
                     // MN says it listens (its Via's sent-by), else the sender's. A discovery
                     // still held for it is done with: its ACK, or a copy of it delayed in the
                     // network, must not bind an older address later.
-                    self.discoveries.unbind(&aor);
+                    let held: Vec<(Aor, String)> = self
+                        .discoveries
+                        .iter()
+                        .filter(|((a, _), _)| *a == aor)
+                        .map(|(k, _)| k.clone())
+                        .collect();
+                    for k in &held {
+                        self.discoveries.unbind(k);
+                    }
                     let coa = req
                         .headers
                         .vias
@@ -520,7 +567,8 @@ impl<I: RingId> Server<I> {
             return;
         };
         let life = Duration::from_secs(u64::from(d.expires.max(1)));
-        if self.anchor.bind(now, aor.clone(), d.coa, life).is_ok() {
+        let bound = Bound::new(d.coa, req);
+        if self.anchor.bind(now, aor.clone(), bound, life).is_ok() {
             self.emit(Event::Anchored { aor, coa: d.coa });
         } else {
             self.stats.refused += 1;
@@ -571,6 +619,9 @@ impl<I: RingId> Server<I> {
             Table::Anchor => &mut self.anchor,
             Table::Home => &mut self.home,
         };
+        if req.headers.contact.is_some() && Bound::new(NOWHERE, req).older_than(t.get(now, &aor)) {
+            return Err(OUT_OF_ORDER);
+        }
         match &req.headers.contact {
             Some(Contact::Star) if req.headers.expires == Some(0) => {
                 t.unbind(&aor);
@@ -590,7 +641,7 @@ impl<I: RingId> Server<I> {
                     return Ok(None);
                 }
                 let life = Duration::from_secs(u64::from(secs));
-                t.bind(now, aor, addr, life)
+                t.bind(now, aor, Bound::new(addr, req), life)
                     .map_err(|_| (503, "Service Unavailable"))?;
                 Ok(Some((addr, secs)))
             }
@@ -608,6 +659,10 @@ impl<I: RingId> Server<I> {
         aor: Aor,
         coa: TransportAddr,
     ) -> Result<(), (u16, &'static str)> {
+        let bound = Bound::new(coa, req);
+        if bound.older_than(self.anchor.get(now, &aor)) {
+            return Err(OUT_OF_ORDER);
+        }
         let secs = granted(&self.config, req, first_contact(req));
         if secs == 0 {
             self.anchor.unbind(&aor);
@@ -615,7 +670,7 @@ impl<I: RingId> Server<I> {
         }
         let life = Duration::from_secs(u64::from(secs));
         self.anchor
-            .bind(now, aor.clone(), coa, life)
+            .bind(now, aor.clone(), bound, life)
             .map_err(|_| (503, "Service Unavailable"))?;
         self.emit(Event::Anchored { aor, coa });
         Ok(())
@@ -629,7 +684,7 @@ impl<I: RingId> Server<I> {
         let Some(aor) = req.headers.to.as_ref().map(|t| Aor::of(&t.uri)) else {
             return self.reply(&req, 400, "Bad Request");
         };
-        match self.anchor.get(now, &aor).copied() {
+        match self.anchor.get(now, &aor).map(|b| b.addr) {
             Some(coa) => {
                 req.uri = user_at(req.uri.user.clone(), coa);
                 self.forward(req, aor, coa, Route::Anchor, 0)
@@ -639,7 +694,7 @@ impl<I: RingId> Server<I> {
     }
 
     fn route(&mut self, now: Time, req: Request, aor: Aor) {
-        if let Some(coa) = self.anchor.get(now, &aor).copied() {
+        if let Some(coa) = self.anchor.get(now, &aor).map(|b| b.addr) {
             return self.forward(req, aor, coa, Route::Anchor, 0);
         }
         if self.node.owns(&aor.key()) {
@@ -664,7 +719,7 @@ impl<I: RingId> Server<I> {
     /// `sip:user@<care-of address>` (without): by forwarding it (RP) or by naming it in a `302`
     /// (RR).
     fn route_as_home(&mut self, now: Time, mut req: Request, aor: Aor) {
-        match (self.home.get(now, &aor).copied(), self.config.mode) {
+        match (self.home.get(now, &aor).map(|b| b.addr), self.config.mode) {
             (None, _) => self.reply(&req, 404, "Not Found"),
             (Some(to), ProxyMode::Proxy) => {
                 req.uri = user_at(to_user(&req), to);
@@ -1296,7 +1351,7 @@ mod tests {
                 .with_cseq(1)
                 .with_max_forwards(70);
             for k in 0..vias {
-                invite = invite.with_via(Via::udp("10.2.0.5", Some(5060), &format!("z9hG4bK{k}")));
+                invite = invite.with_via(Via::udp("10.2.0.5", Some(5060), format!("z9hG4bK{k}")));
             }
             let peer = TransportAddr("10.2.0.5:5060".parse().unwrap());
             s.handle(
@@ -1348,7 +1403,7 @@ mod tests {
             let mut c = SipUri::new(host);
             c.port = Some(5060);
             let mut r = Request::new(method, SipUri::new(MCAST_HOST))
-                .with_via(Via::udp(host, Some(5060), &format!("z9hG4bK{call_id}")))
+                .with_via(Via::udp(host, Some(5060), format!("z9hG4bK{call_id}")))
                 .with_from(NameAddr::new(mn.clone()))
                 .with_to(NameAddr::new(mn.clone()))
                 .with_call_id(call_id)
