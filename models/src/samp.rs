@@ -88,7 +88,7 @@ fn mn_uri() -> SipUri {
 }
 
 /// A SIP datagram in flight. (Chord messages between servers are delivered at once, in order,
-/// inside a step: see [`drain`].)
+/// inside a step, by `drain`.)
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Packet {
     from: TransportAddr,
