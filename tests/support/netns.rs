@@ -325,6 +325,15 @@ impl Testbed {
         Ok(tb)
     }
 
+    /// Set one kernel setting (`name=value`) in `h`'s namespace.
+    fn sysctl(&self, h: Host, setting: &str) -> Result<(), String> {
+        run(
+            &["ip", "netns", "exec", self.ns(h), "sysctl", "-qw", setting],
+            None,
+        )
+        .map(|_| ())
+    }
+
     fn build(&self) -> Result<(), String> {
         use Host::*;
         // (namespace, its interface, neighbour, neighbour's interface)
@@ -378,35 +387,13 @@ impl Testbed {
             self.ip(h, &["route", "add", "default", "via", via])?;
         }
         for h in [NatA, Core, NatB] {
-            run(
-                &[
-                    "ip",
-                    "netns",
-                    "exec",
-                    self.ns(h),
-                    "sysctl",
-                    "-qw",
-                    "net.ipv4.ip_forward=1",
-                ],
-                None,
-            )?;
+            self.sysctl(h, "net.ipv4.ip_forward=1")?;
         }
         // Tests bind fixed ports below 50000 (40000 + run, …). Keep the kernel's own choices
         // (connect and bind to port 0) above them, so an earlier run's ephemeral socket can never
         // hold a later run's fixed port or its 4-tuple (TIME-WAIT).
         for h in Host::ALL {
-            run(
-                &[
-                    "ip",
-                    "netns",
-                    "exec",
-                    self.ns(h),
-                    "sysctl",
-                    "-qw",
-                    "net.ipv4.ip_local_port_range=50000 60999",
-                ],
-                None,
-            )?;
+            self.sysctl(h, "net.ipv4.ip_local_port_range=50000 60999")?;
         }
         // a public host's LAN is routed from the core to its router
         for (nat, net, via) in [
