@@ -1197,16 +1197,10 @@ impl<I: RingId> Machine for Server<I> {
     }
 
     fn poll_timeout(&self) -> Option<Time> {
-        [
-            self.node.poll_timeout(),
-            self.anchor.next_expiry(),
-            self.home.next_expiry(),
-            self.cache.next_expiry(),
-            self.discoveries.next_expiry(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        [self.node.poll_timeout(), self.next_expiry()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn handle_timeout(&mut self, now: Time) {
