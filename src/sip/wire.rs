@@ -63,7 +63,7 @@ pub fn parse_with(data: &[u8], limits: &Limits) -> Result<Message, SipError> {
         if count > limits.max_headers {
             return Err(SipError::TooManyHeaders);
         }
-        let (name, value) = line.split_once(':').ok_or(SipError::BadHeaderLine)?;
+        let (name, value) = split_byte(line, b':').ok_or(SipError::BadHeaderLine)?;
         let name = name.trim_end_matches(is_ws);
         if !is_token(name) {
             return Err(SipError::BadHeaderLine);
@@ -135,7 +135,7 @@ fn next_line<'a>(
     limits: &Limits,
 ) -> Result<Option<&'a str>, SipError> {
     let rest = data.get(*pos..).unwrap_or(&[]);
-    let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
+    let Some(nl) = memchr::memchr(b'\n', rest) else {
         return Err(if rest.len() > limits.max_line {
             SipError::LineTooLong
         } else {
@@ -151,15 +151,18 @@ fn next_line<'a>(
     if raw.is_empty() {
         return Ok(None);
     }
-    let line = core::str::from_utf8(raw).map_err(|_| SipError::NotUtf8)?;
     // A head is text: no control characters but HT (a stray CR would let one message encode
-    // into a different one).
-    // (ASCII first: the usual case, checked byte by byte; C1 controls need the chars)
-    let control = if line.is_ascii() {
-        line.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f)
-    } else {
-        line.chars().any(|c| c.is_control() && c != '\t')
-    };
+    // into a different one). One pass without early exit (so the compiler can vectorise it)
+    // finds C0 controls and DEL, and whether any byte is non-ASCII; only then are the chars
+    // decoded, for the C1 controls.
+    let (c0, non_ascii) = raw.iter().fold((false, false), |(c, n), &b| {
+        (
+            c | ((b < 0x20) & (b != b'\t')) | (b == 0x7f),
+            n | (b >= 0x80),
+        )
+    });
+    let line = core::str::from_utf8(raw).map_err(|_| SipError::NotUtf8)?;
+    let control = c0 || (non_ascii && line.chars().any(|c| c.is_control() && c != '\t'));
     if control {
         return Err(SipError::BadHeaderLine);
     }
@@ -302,6 +305,18 @@ fn canonical(name: &str) -> Option<&'static str> {
                 || (!short.is_empty() && name.eq_ignore_ascii_case(short))
         })
         .map(|(_, _, c)| *c)
+}
+
+/// Where the ASCII byte `b` first occurs in `s`. A header's fields are short, and a plain byte
+/// scan beats `str::find`'s searcher on them; the index is a char boundary, `b` being ASCII.
+fn find_byte(s: &str, b: u8) -> Option<usize> {
+    s.bytes().position(|x| x == b)
+}
+
+/// `s` split around the first ASCII byte `b` ([`str::split_once`] by byte).
+fn split_byte(s: &str, b: u8) -> Option<(&str, &str)> {
+    let i = find_byte(s, b)?;
+    Some((s.get(..i)?, s.get(i + 1..)?))
 }
 
 fn is_ws(c: char) -> bool {
@@ -477,7 +492,7 @@ fn parse_params(mut s: &str) -> Option<Vec<Param>> {
 /// `host [":" port]` with host a name, an IPv4 address or a bracketed IPv6 reference.
 fn parse_hostport(s: &str) -> Option<(String, Option<u16>)> {
     let (host, port) = if s.starts_with('[') {
-        let close = s.find(']')?;
+        let close = find_byte(s, b']')?;
         let inner = &s[1..close];
         if inner.is_empty()
             || !inner
@@ -493,7 +508,7 @@ fn parse_hostport(s: &str) -> Option<(String, Option<u16>)> {
         };
         (&s[..=close], port)
     } else {
-        let (h, p) = match s.split_once(':') {
+        let (h, p) = match split_byte(s, b':') {
             Some((h, p)) => (h, Some(p)),
             None => (s, None),
         };
@@ -522,7 +537,7 @@ pub(super) fn parse_uri(s: &str) -> Option<SipUri> {
         return None;
     };
     // `?` and `;` may appear in the user part, `@` nowhere else: split at the first `@` first.
-    let (user, rest) = match rest.split_once('@') {
+    let (user, rest) = match split_byte(rest, b'@') {
         Some((u, r)) => {
             if u.is_empty() || !chars_ok(u, b"&=+$,;?/:") {
                 return None;
@@ -531,7 +546,7 @@ pub(super) fn parse_uri(s: &str) -> Option<SipUri> {
         }
         None => (None, rest),
     };
-    let (rest, headers) = match rest.split_once('?') {
+    let (rest, headers) = match split_byte(rest, b'?') {
         Some((r, h)) => {
             if h.is_empty() || !chars_ok(h, b"[]/?:+$&=") {
                 return None;
@@ -540,7 +555,7 @@ pub(super) fn parse_uri(s: &str) -> Option<SipUri> {
         }
         None => (rest, None),
     };
-    let (hostport, params) = match rest.split_once(';') {
+    let (hostport, params) = match split_byte(rest, b';') {
         Some((h, p)) => (h, Some(p)),
         None => (rest, None),
     };
@@ -548,7 +563,7 @@ pub(super) fn parse_uri(s: &str) -> Option<SipUri> {
     let mut list = Vec::new();
     if let Some(p) = params {
         for part in p.split(';') {
-            let (n, v) = match part.split_once('=') {
+            let (n, v) = match split_byte(part, b'=') {
                 Some((n, v)) => (n, Some(v)),
                 None => (part, None),
             };
@@ -584,7 +599,7 @@ pub(super) fn parse_name_addr(s: &str) -> Option<NameAddr> {
             }
         }
         (Some(d), s[n..].trim_start_matches(is_ws))
-    } else if let Some(i) = s.find('<') {
+    } else if let Some(i) = find_byte(s, b'<') {
         let words: Vec<&str> = s[..i].split(is_ws).filter(|w| !w.is_empty()).collect();
         if !words.iter().all(|w| is_token(w)) {
             return None;
@@ -593,7 +608,7 @@ pub(super) fn parse_name_addr(s: &str) -> Option<NameAddr> {
         (d, &s[i..])
     } else {
         // addr-spec: the URI ends at the first `;`, what follows are header parameters
-        let end = s.find(';').unwrap_or(s.len());
+        let end = find_byte(s, b';').unwrap_or(s.len());
         let uri = parse_uri(s[..end].trim_end_matches(is_ws))?;
         return Some(NameAddr {
             display: None,
@@ -602,7 +617,7 @@ pub(super) fn parse_name_addr(s: &str) -> Option<NameAddr> {
         });
     };
     let rest = rest.strip_prefix('<')?;
-    let close = rest.find('>')?;
+    let close = find_byte(rest, b'>')?;
     Some(NameAddr {
         display,
         uri: parse_uri(&rest[..close])?,
@@ -612,8 +627,8 @@ pub(super) fn parse_name_addr(s: &str) -> Option<NameAddr> {
 
 fn parse_via(s: &str) -> Option<Via> {
     let s = s.trim_matches(is_ws);
-    let (proto, rest) = s.split_once('/')?;
-    let (version, rest) = rest.split_once('/')?;
+    let (proto, rest) = split_byte(s, b'/')?;
+    let (version, rest) = split_byte(rest, b'/')?;
     if !proto.trim_matches(is_ws).eq_ignore_ascii_case("SIP")
         || version.trim_matches(is_ws) != "2.0"
     {
@@ -626,7 +641,7 @@ fn parse_via(s: &str) -> Option<Via> {
         return None;
     }
     let rest = rest[t_end..].trim_start_matches(is_ws);
-    let end = rest.find(';').unwrap_or(rest.len());
+    let end = find_byte(rest, b';').unwrap_or(rest.len());
     let (host, port) = parse_hostport(rest[..end].trim_end_matches(is_ws))?;
     let mut branch = None;
     let mut params = Vec::new();
