@@ -1,5 +1,5 @@
 //! SIP messages: ours (`ip2p::sip`) beside `rsip` 0.4, the SIP crate a user on our Rust would
-//! otherwise pick (see `spec/samp.md`, "Choice: hand-written"), on the REGISTER that SIPp sends
+//! otherwise pick (see `spec/sip.md`, "Choice: hand-written"), on the REGISTER that SIPp sends
 //! in `benches/samp_register.rs` and on the 200 a registrar answers it with.
 //!
 //! Rows:
@@ -9,7 +9,7 @@
 //!   URIs, Call-ID, CSeq, the Contact's URI, Expires). For rsip that adds its `typed()` calls.
 //! - `encode`: the 200 to bytes.
 //!
-//! `cargo bench --bench sip`; ratios are in `spec/samp.md`.
+//! `cargo bench --bench sip`; ratios are in `spec/benchmarks.md` and `spec/sip.md`.
 
 use std::hint::black_box;
 

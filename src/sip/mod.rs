@@ -2,7 +2,7 @@
 //! encoder, with the headers SAMP's roles need typed and every other header kept in order.
 //!
 //! This is the message layer only: no transactions, no dialogs, no registrar. It builds
-//! `no_std` with `alloc`. See `spec/samp.md` ("SIP messages") for why it is hand-written rather
+//! `no_std` with `alloc`. See `spec/sip.md` for why it is hand-written rather
 //! than taken from a SIP crate, and for what it accepts and rejects.
 //!
 //! ```
