@@ -78,16 +78,10 @@ impl World {
             })
             .collect();
         members.sort();
-        let n = members.len();
-        let mut servers = BTreeMap::new();
-        for (i, me) in members.iter().enumerate() {
-            let pred = members[(i + n - 1) % n];
-            let succs: Vec<_> = (1..=3).map(|d| members[(i + d) % n]).collect();
-            let mut node =
-                Node::with_state(*me, config.chord.clone(), Some(pred), &succs, Time::ZERO);
-            node.set_ideal_fingers(&members);
-            servers.insert(me.addr, Server::with_node(node, config.clone()));
-        }
+        let servers = Node::stabilized_ring(&members, &config.chord, 3, Time::ZERO)
+            .into_iter()
+            .map(|node| (node.me().addr, Server::with_node(node, config.clone())))
+            .collect();
         let mn = MobileNode::new(
             SipUri::parse("sip:mn@home.example").unwrap(),
             MobileConfig {

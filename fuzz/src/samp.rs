@@ -69,15 +69,10 @@ fn ring(n: usize, config: &ServerConfig, now: Time) -> BTreeMap<TransportAddr, S
         })
         .collect();
     members.sort();
-    let mut servers = BTreeMap::new();
-    for (i, me) in members.iter().enumerate() {
-        let pred = (n > 1).then(|| members[(i + n - 1) % n]);
-        let succs: Vec<_> = (1..n.min(4)).map(|d| members[(i + d) % n]).collect();
-        let mut node = Node::with_state(*me, config.chord.clone(), pred, &succs, now);
-        node.set_ideal_fingers(&members);
-        servers.insert(me.addr, Server::with_node(node, config.clone()));
-    }
-    servers
+    Node::stabilized_ring(&members, &config.chord, 3, now)
+        .into_iter()
+        .map(|node| (node.me().addr, Server::with_node(node, config.clone())))
+        .collect()
 }
 
 /// `msg` encoded, and that encoding parsed back: it must be `msg` itself (what a role sends is

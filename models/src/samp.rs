@@ -356,19 +356,11 @@ impl Model for SampModel {
             })
             .collect();
         members.sort();
-        let n = members.len();
-        let mut servers: Vec<Server<Id64>> = members
-            .iter()
-            .enumerate()
-            .map(|(i, me)| {
-                let pred = members[(i + n - 1) % n];
-                let succs: Vec<_> = (1..n).map(|d| members[(i + d) % n]).collect();
-                let mut node =
-                    Node::with_state(*me, config.chord.clone(), Some(pred), &succs, Time::ZERO);
-                node.set_ideal_fingers(&members);
-                Server::with_node(node, config.clone())
-            })
-            .collect();
+        let mut servers: Vec<Server<Id64>> =
+            Node::stabilized_ring(&members, &config.chord, usize::MAX, Time::ZERO)
+                .into_iter()
+                .map(|node| Server::with_node(node, config.clone()))
+                .collect();
         servers.sort_by_key(|x| x.addr());
         vec![State {
             servers,

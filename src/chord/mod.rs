@@ -784,6 +784,46 @@ impl<I: RingId, A: Address> Node<I, A> {
         n
     }
 
+    /// Every member of a ring that has already stabilized, built directly (simulations, tests,
+    /// the model's initial ring), in the order of `sorted_members` (sorted by id, no id twice).
+    /// Each node gets its predecessor (none when it is alone), the `succs` members after it (at
+    /// most `r`, see [`Node::with_state`]) and ideal fingers ([`Node::set_ideal_fingers`]).
+    ///
+    /// ```
+    /// use ip2p::chord::{Config, Id64, Node, Peer, RingId};
+    /// use ip2p::Time;
+    ///
+    /// let mut members: Vec<Peer<Id64, u16>> = [1u16, 2, 3]
+    ///     .map(|a| Peer { id: Id64::sha1_of(&a.to_be_bytes()), addr: a })
+    ///     .to_vec();
+    /// members.sort();
+    /// let ring = Node::stabilized_ring(&members, &Config::default(), 2, Time::ZERO);
+    /// assert_eq!(ring[0].predecessor(), Some(members[2]));
+    /// assert_eq!(ring[0].successors(), &members[1..]);
+    /// ```
+    pub fn stabilized_ring(
+        sorted_members: &[Peer<I, A>],
+        config: &Config,
+        succs: usize,
+        now: Time,
+    ) -> Vec<Self> {
+        let n = sorted_members.len();
+        sorted_members
+            .iter()
+            .enumerate()
+            .map(|(i, me)| {
+                let pred = (n > 1).then(|| sorted_members[(i + n - 1) % n]);
+                let after: Vec<_> = (1..n)
+                    .take(succs)
+                    .map(|d| sorted_members[(i + d) % n])
+                    .collect();
+                let mut node = Node::with_state(*me, config.clone(), pred, &after, now);
+                node.set_ideal_fingers(sorted_members);
+                node
+            })
+            .collect()
+    }
+
     /// Fill the finger table from a sorted list of every member (simulations of a stabilized ring).
     pub fn set_ideal_fingers(&mut self, sorted_members: &[Peer<I, A>]) {
         if !self.config.fingers || sorted_members.is_empty() {

@@ -790,15 +790,14 @@ impl<'a> World<'a> {
             .collect();
         members.sort();
         let sorted: Vec<Peer<Id64, TransportAddr>> = members.iter().map(|(p, _)| *p).collect();
-        let r = usize::from(chord_cfg.successors)
-            .min(n.saturating_sub(1))
-            .max(1);
+        let ring = Node::stabilized_ring(
+            &sorted,
+            &chord_cfg,
+            usize::from(chord_cfg.successors),
+            Time::ZERO,
+        );
         let mut by_index: Vec<Option<Server<Id64>>> = (0..n).map(|_| None).collect();
-        for (i, (me, k)) in members.iter().enumerate() {
-            let pred = sorted[(i + n - 1) % n];
-            let succs: Vec<_> = (1..=r).map(|d| sorted[(i + d) % n]).collect();
-            let mut node = Node::with_state(*me, chord_cfg.clone(), Some(pred), &succs, Time::ZERO);
-            node.set_ideal_fingers(&sorted);
+        for ((_, k), node) in members.iter().zip(ring) {
             by_index[*k] = Some(Server::with_node(node, scfg.clone()));
         }
         let servers: Vec<Server<Id64>> = by_index.into_iter().flatten().collect();
