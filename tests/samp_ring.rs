@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ip2p::chord::{self, Node, NodeId, Peer, RingId};
+use ip2p::chord::{self, Node, NodeId, Peer};
 use ip2p::machine::Machine;
 use ip2p::samp::correspondent::{
     self, CallFailure, CallId, Correspondent, CorrespondentConfig, Path,
@@ -68,15 +68,8 @@ impl World {
             mode,
             ..ServerConfig::default()
         };
-        let mut members: Vec<Peer<NodeId, TransportAddr>> = (0..8)
-            .map(|k| {
-                let a = server_addr(k);
-                Peer {
-                    id: NodeId::sha1_of(a.0.to_string().as_bytes()),
-                    addr: a,
-                }
-            })
-            .collect();
+        let mut members: Vec<Peer<NodeId, TransportAddr>> =
+            (0..8).map(|k| Peer::hashed(server_addr(k))).collect();
         members.sort();
         let servers = Node::stabilized_ring(&members, &config.chord, 3, Time::ZERO)
             .into_iter()

@@ -25,7 +25,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use arbitrary::Unstructured;
-use ip2p::chord::{self, Node, NodeId, Peer, RingId};
+use ip2p::chord::{self, Node, NodeId, Peer};
 use ip2p::machine::{Codec, Machine};
 use ip2p::samp::correspondent::{self, CallId, Correspondent, CorrespondentConfig};
 use ip2p::samp::invariants::{self, Invariant, Observer};
@@ -59,15 +59,8 @@ fn pick<T: Copy>(u: &mut Unstructured, from: &[T]) -> T {
 
 /// A stabilized ring of `n` servers at `server_addr(0..n)`.
 fn ring(n: usize, config: &ServerConfig, now: Time) -> BTreeMap<TransportAddr, Server<NodeId>> {
-    let mut members: Vec<Peer<NodeId, TransportAddr>> = (0..n)
-        .map(|k| {
-            let a = server_addr(k);
-            Peer {
-                id: NodeId::sha1_of(a.0.to_string().as_bytes()),
-                addr: a,
-            }
-        })
-        .collect();
+    let mut members: Vec<Peer<NodeId, TransportAddr>> =
+        (0..n).map(|k| Peer::hashed(server_addr(k))).collect();
     members.sort();
     Node::stabilized_ring(&members, &config.chord, 3, now)
         .into_iter()

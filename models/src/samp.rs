@@ -43,7 +43,7 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ip2p::chord::{self, Id64, Node, Peer, RingId};
+use ip2p::chord::{self, Id64, Node, Peer};
 use ip2p::machine::Machine;
 use ip2p::samp::correspondent::{self, CallId, Correspondent, CorrespondentConfig};
 use ip2p::samp::invariants::{self, Invariant, Observer};
@@ -349,12 +349,8 @@ impl Model for SampModel {
             },
             ..ServerConfig::default()
         };
-        let mut members: Vec<Peer<Id64, TransportAddr>> = (0..SERVERS)
-            .map(|k| Peer {
-                id: Id64::sha1_of(server_addr(k).0.to_string().as_bytes()),
-                addr: server_addr(k),
-            })
-            .collect();
+        let mut members: Vec<Peer<Id64, TransportAddr>> =
+            (0..SERVERS).map(|k| Peer::hashed(server_addr(k))).collect();
         members.sort();
         let mut servers: Vec<Server<Id64>> =
             Node::stabilized_ring(&members, &config.chord, usize::MAX, Time::ZERO)

@@ -91,6 +91,17 @@ pub struct Peer<I, A> {
     pub addr: A,
 }
 
+impl<I: RingId, A: core::fmt::Display> Peer<I, A> {
+    /// The member at `addr` with the Chord paper's identifier: SHA-1 of the address as text
+    /// (`10.0.0.1:5060`), cut to the ring's width.
+    pub fn hashed(addr: A) -> Self {
+        Peer {
+            id: I::sha1_of(alloc::string::ToString::to_string(&addr).as_bytes()),
+            addr,
+        }
+    }
+}
+
 /// A successor list (at most [`MAX_SUCCESSORS`] entries, nearest first).
 pub type SuccList<I, A> = ArrayVec<Peer<I, A>, MAX_SUCCESSORS>;
 

@@ -33,7 +33,7 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use super::SplitMix64;
-use crate::chord::{self, Id64, Node, Peer, RingId};
+use crate::chord::{self, Id64, Node, Peer};
 use crate::machine::Machine;
 use crate::samp::correspondent::{self, CallId, Correspondent, CorrespondentConfig, Path};
 use crate::samp::mobile::{self, MobileConfig, MobileNode, Registration};
@@ -776,18 +776,8 @@ impl<'a> World<'a> {
             discovery_hold: Duration::from_secs(4),
             max_waiting: 1 << 16,
         };
-        let mut members: Vec<(Peer<Id64, TransportAddr>, usize)> = (0..n)
-            .map(|k| {
-                let addr = server_addr(k);
-                (
-                    Peer {
-                        id: Id64::sha1_of(addr.0.to_string().as_bytes()),
-                        addr,
-                    },
-                    k,
-                )
-            })
-            .collect();
+        let mut members: Vec<(Peer<Id64, TransportAddr>, usize)> =
+            (0..n).map(|k| (Peer::hashed(server_addr(k)), k)).collect();
         members.sort();
         let sorted: Vec<Peer<Id64, TransportAddr>> = members.iter().map(|(p, _)| *p).collect();
         let ring = Node::stabilized_ring(
